@@ -1,0 +1,239 @@
+// apply.ts: writes a layer tar (plain or gzip) into a layer directory, the engine's
+// UnpackLayer: `.wh.NAME` deletes NAME, `.wh..wh..opq` empties its directory of whatever this
+// tar did not itself put there, an existing entry is replaced unless both are directories
+// (then only metadata is applied), and directory times are set last. Returns the sum of the
+// entries' sizes. Every write is fd-relative under a Root handle (root.ts); a final name is
+// never followed. Hostile names are refused with ArchiveError naming the entry.
+import { promises as fsp, write as fsWrite } from 'node:fs';
+import { promisify } from 'node:util';
+import { createGunzip } from 'node:zlib';
+import { Readable } from 'node:stream';
+import { ArchiveError, hasCode } from '../errors';
+import {
+  C, closeSync, fchmod, fchmodat, fchown, fchownat, fsetxattr, fstatat, linkat, lsetxattr, mkdirat, mknodat, openat,
+  removeAllAt, symlinkat, utimensat, type StatResult,
+} from '../native';
+import { Root, cleanName, procPath } from './root';
+import type { TarEntryHeader } from './tar-format';
+import { readTar, type TarEntry, type TarLimits, DEFAULT_TAR_LIMITS } from './tar-stream-io';
+import { WHITEOUT_META_PREFIX, WHITEOUT_OPAQUE_DIR, WHITEOUT_PREFIX } from './whiteout';
+
+const writeFd = promisify(fsWrite);
+
+export interface ApplyOptions {
+  limits?: TarLimits;
+}
+
+/** Peeks at the first bytes: gzip is decompressed; other compressions are refused clearly. */
+async function* decompressed(input: AsyncIterable<Buffer | string>): AsyncGenerator<Buffer> {
+  const it = input[Symbol.asyncIterator]();
+  let first: Buffer = Buffer.alloc(0);
+  let ended = false;
+  while (first.length < 6) {
+    const r = await it.next();
+    if (r.done) { ended = true; break; }
+    first = Buffer.concat([first, typeof r.value === 'string' ? Buffer.from(r.value) : r.value]);
+  }
+  const rest = async function* (): AsyncGenerator<Buffer> {
+    if (first.length > 0) yield first;
+    if (ended) return;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return;
+      yield typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
+    }
+  };
+  const magic = (bytes: number[]): boolean => bytes.every((b, i) => first[i] === b);
+  if (magic([0x1f, 0x8b])) {
+    const gunzip = Readable.from(rest()).pipe(createGunzip());
+    try {
+      for await (const chunk of gunzip) yield chunk as Buffer;
+    } catch (err) {
+      throw new ArchiveError(`invalid gzip stream: ${(err as Error).message}`, undefined, { cause: err });
+    }
+    return;
+  }
+  if (magic([0x42, 0x5a, 0x68])) throw new ArchiveError('bzip2-compressed layers are not supported (use gzip or plain tar)');
+  if (magic([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) throw new ArchiveError('xz-compressed layers are not supported (use gzip or plain tar)');
+  if (magic([0x28, 0xb5, 0x2f, 0xfd])) throw new ArchiveError('zstd-compressed layers are not supported (use gzip or plain tar)');
+  yield* rest();
+}
+
+async function statAt(dirfd: number, name: string): Promise<StatResult | null> {
+  try {
+    return await fstatat(dirfd, name, C.AT_SYMLINK_NOFOLLOW);
+  } catch (err) {
+    if (hasCode(err, 'ENOENT')) return null;
+    throw err;
+  }
+}
+
+const isDirMode = (mode: number): boolean => (mode & C.S_IFMT) === C.S_IFDIR;
+
+function times(h: TarEntryHeader): [number, number, number, number] {
+  // The engine never sets atime earlier than mtime.
+  let as = h.atimeSec ?? h.mtimeSec;
+  let ans = h.atimeNsec ?? h.mtimeNsec;
+  if (as < h.mtimeSec || (as === h.mtimeSec && ans < h.mtimeNsec)) { as = h.mtimeSec; ans = h.mtimeNsec; }
+  return [as, ans, h.mtimeSec, h.mtimeNsec];
+}
+
+/** xattrs the kernel or filesystem may refuse without that being the archive's fault. */
+function ignorableXattrError(err: unknown): boolean {
+  return hasCode(err, 'ENOTSUP') || hasCode(err, 'EOPNOTSUPP') || hasCode(err, 'EPERM');
+}
+
+async function writeBody(fd: number, entry: TarEntry): Promise<void> {
+  for await (const chunk of entry.body()) {
+    let off = 0;
+    while (off < chunk.length) off += (await writeFd(fd, chunk, off, chunk.length - off, null)).bytesWritten;
+  }
+}
+
+/** Creates one non-whiteout entry as `name` in `dirfd` and applies its metadata (except dir times). */
+async function createEntry(root: Root, dirfd: number, name: string, entry: TarEntry, exists: boolean): Promise<void> {
+  const h = entry.header;
+  if (h.type === 'file') {
+    const fd = await openat(dirfd, name, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
+    try {
+      await writeBody(fd, entry);
+      await fchown(fd, h.uid, h.gid);
+      for (const [k, v] of h.xattrs) {
+        try { await fsetxattr(fd, k, v, 0); } catch (err) { if (!ignorableXattrError(err)) throw err; }
+      }
+      await fchmod(fd, h.mode);
+    } finally {
+      closeSync(fd);
+    }
+    await utimensat(dirfd, name, ...times(h), C.AT_SYMLINK_NOFOLLOW);
+    return;
+  }
+  let isSymlink = false;
+  switch (h.type) {
+    case 'dir':
+      if (!exists) await mkdirat(dirfd, name, 0o700);
+      break;
+    case 'symlink':
+      // Stored verbatim, even when it points outside: it is never followed while extracting.
+      await symlinkat(h.linkname, dirfd, name);
+      isSymlink = true;
+      break;
+    case 'link': {
+      const target = cleanName(h.linkname, 'hardlink target');
+      if (target.length === 0) throw new ArchiveError('hardlink to the layer root', h.name);
+      const tdir = await root.openDir(target.slice(0, -1)).catch((err: unknown) => {
+        throw new ArchiveError(`hardlink target ${JSON.stringify(h.linkname)} does not exist in the layer`, h.name, { cause: err });
+      });
+      try {
+        const tbase = target[target.length - 1]!;
+        const tst = await statAt(tdir, tbase);
+        if (tst === null) throw new ArchiveError(`hardlink target ${JSON.stringify(h.linkname)} does not exist in the layer`, h.name);
+        if (isDirMode(tst.mode)) throw new ArchiveError(`hardlink target ${JSON.stringify(h.linkname)} is a directory`, h.name);
+        // No AT_SYMLINK_FOLLOW: a hardlink to a symlink links the symlink itself.
+        await linkat(tdir, tbase, dirfd, name, 0);
+        isSymlink = (tst.mode & C.S_IFMT) === C.S_IFLNK;
+      } finally {
+        closeSync(tdir);
+      }
+      break;
+    }
+    case 'char':
+    case 'block':
+    case 'fifo': {
+      const kind = h.type === 'char' ? C.S_IFCHR : h.type === 'block' ? C.S_IFBLK : C.S_IFIFO;
+      await mknodat(dirfd, name, kind | 0o600, h.devmajor, h.devminor);
+      break;
+    }
+  }
+  await fchownat(dirfd, name, h.uid, h.gid, C.AT_SYMLINK_NOFOLLOW);
+  for (const [k, v] of h.xattrs) {
+    try { await lsetxattr(procPath(dirfd, name), k, v, 0); } catch (err) { if (!ignorableXattrError(err)) throw err; }
+  }
+  if (!isSymlink) await fchmodat(dirfd, name, h.mode);
+  if (h.type !== 'dir') await utimensat(dirfd, name, ...times(h), C.AT_SYMLINK_NOFOLLOW);
+}
+
+/** Removes everything under `dirfd` that this tar has not unpacked (the opaque-directory rule). */
+async function removeNotUnpacked(dirfd: number, prefix: string, unpacked: ReadonlySet<string>): Promise<void> {
+  const names = await fsp.readdir(procPath(dirfd));
+  for (const n of names) {
+    const p = prefix === '' ? n : `${prefix}/${n}`;
+    if (!unpacked.has(p)) {
+      await removeAllAt(dirfd, n);
+      continue;
+    }
+    const st = await statAt(dirfd, n);
+    if (st !== null && isDirMode(st.mode)) {
+      const child = await openat(dirfd, n, C.O_PATH | C.O_DIRECTORY | C.O_NOFOLLOW, 0);
+      try { await removeNotUnpacked(child, p, unpacked); } finally { closeSync(child); }
+    }
+  }
+}
+
+/** Applies the layer tar `input` to the directory `dir`; resolves to the sum of entry sizes. */
+export async function applyLayer(dir: string, input: NodeJS.ReadableStream | AsyncIterable<Buffer>, options: ApplyOptions = {}): Promise<number> {
+  const source = input as AsyncIterable<Buffer | string>;
+  const root = await Root.open(dir);
+  let size = 0;
+  const unpacked = new Set<string>();
+  const dirs: Array<{ parts: string[]; header: TarEntryHeader }> = [];
+  try {
+    for await (const entry of readTar(decompressed(source), options.limits ?? DEFAULT_TAR_LIMITS)) {
+      const h = entry.header;
+      size += h.size;
+      const parts = cleanName(h.name);
+      if (parts.length === 0) {
+        if (h.type !== 'dir') throw new ArchiveError('a non-directory entry names the layer root', h.name);
+        await fchownat(root.fd, '', h.uid, h.gid, C.AT_EMPTY_PATH);
+        await fsp.chmod(procPath(root.fd), h.mode);
+        dirs.push({ parts, header: h });
+        continue;
+      }
+      // AUFS metadata at the top (e.g. .wh..wh.plnk, .wh..wh.aufs) is not layer content.
+      if (parts[0]!.startsWith(WHITEOUT_META_PREFIX) && !(parts.length === 1 && parts[0] === WHITEOUT_OPAQUE_DIR)) continue;
+      const base = parts[parts.length - 1]!;
+      const parentParts = parts.slice(0, -1);
+      const dirfd = await root.openDirCreate(parentParts);
+      try {
+        if (base.startsWith(WHITEOUT_PREFIX)) {
+          if (base === WHITEOUT_OPAQUE_DIR) {
+            await removeNotUnpacked(dirfd, parentParts.join('/'), unpacked);
+            continue;
+          }
+          if (base.startsWith(WHITEOUT_META_PREFIX)) continue; // AUFS metadata inside a directory
+          const victim = base.slice(WHITEOUT_PREFIX.length);
+          if (victim === '' || victim === '.' || victim === '..') throw new ArchiveError('whiteout names no entry', h.name);
+          await removeAllAt(dirfd, victim);
+          continue;
+        }
+        const existing = await statAt(dirfd, base);
+        const merge = existing !== null && isDirMode(existing.mode) && h.type === 'dir';
+        if (existing !== null && !merge) await removeAllAt(dirfd, base);
+        await createEntry(root, dirfd, base, entry, merge);
+        if (h.type === 'dir') dirs.push({ parts, header: h });
+        unpacked.add(parts.join('/'));
+      } finally {
+        closeSync(dirfd);
+      }
+    }
+    // Directory times last: creating their children changed them.
+    for (const { parts, header } of dirs) {
+      if (parts.length === 0) {
+        await utimensat(C.AT_FDCWD, procPath(root.fd), ...times(header), 0);
+        continue;
+      }
+      const dirfd = await root.openDir(parts.slice(0, -1)).catch(() => -1);
+      if (dirfd === -1) continue; // removed by a later whiteout
+      try {
+        if ((await statAt(dirfd, parts[parts.length - 1]!)) !== null) {
+          await utimensat(dirfd, parts[parts.length - 1]!, ...times(header), C.AT_SYMLINK_NOFOLLOW);
+        }
+      } finally {
+        closeSync(dirfd);
+      }
+    }
+  } finally {
+    root.close();
+  }
+  return size;
+}

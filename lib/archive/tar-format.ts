@@ -1,0 +1,193 @@
+// tar-format.ts: the tar wire format — 512-byte ustar/GNU headers, numeric fields (octal or
+// base-256), checksums and PAX records with binary values. Pure functions on Buffers; no I/O.
+// We keep our own codec rather than tar-stream's because layer tars carry binary PAX values
+// (SCHILY.xattr.security.capability) that must round-trip byte for byte, and because the
+// reader must enforce limits on hostile input.
+
+export const BLOCK = 512;
+
+export type EntryType = 'file' | 'link' | 'symlink' | 'char' | 'block' | 'dir' | 'fifo';
+
+/** One archive member, after PAX and GNU long-name records were folded in. */
+export interface TarEntryHeader {
+  name: string;
+  type: EntryType;
+  mode: number;        // permission bits incl. setuid/setgid/sticky
+  uid: number;
+  gid: number;
+  size: number;        // data bytes that follow (0 for all but files)
+  mtimeSec: number;
+  mtimeNsec: number;
+  atimeSec?: number;
+  atimeNsec?: number;
+  linkname: string;    // hardlink or symlink target
+  devmajor: number;
+  devminor: number;
+  uname?: string;
+  gname?: string;
+  xattrs: Map<string, Buffer>;
+}
+
+const TYPE_FLAGS: Record<string, EntryType> = {
+  '0': 'file', '\0': 'file', '7': 'file', '1': 'link', '2': 'symlink', '3': 'char', '4': 'block', '5': 'dir', '6': 'fifo',
+};
+const FLAG_OF: Record<EntryType, string> = { file: '0', link: '1', symlink: '2', char: '3', block: '4', dir: '5', fifo: '6' };
+
+/** A raw header as it is on the wire, before PAX/GNU records are applied. */
+export interface RawHeader {
+  typeflag: string;
+  name: Buffer;
+  linkname: Buffer;
+  mode: number; uid: number; gid: number; size: number; mtime: number;
+  devmajor: number; devminor: number;
+  uname: string; gname: string;
+}
+
+function cstr(buf: Buffer, off: number, len: number): Buffer {
+  const field = buf.subarray(off, off + len);
+  const nul = field.indexOf(0);
+  return nul === -1 ? field : field.subarray(0, nul);
+}
+
+/** A numeric field: octal ASCII (NUL/space padded) or GNU base-256 (high bit set). */
+export function parseNumeric(buf: Buffer, off: number, len: number): number {
+  const field = buf.subarray(off, off + len);
+  if (field[0]! & 0x80) {
+    // base-256, big-endian two's complement; negative values are refused
+    if (field[0]! & 0x40) return NaN;
+    let v = field[0]! & 0x3f;
+    for (let i = 1; i < field.length; i++) {
+      v = v * 256 + field[i]!;
+      if (v > Number.MAX_SAFE_INTEGER) return NaN;
+    }
+    return v;
+  }
+  let s = field.toString('latin1');
+  const nul = s.indexOf('\0');
+  if (nul !== -1) s = s.slice(0, nul);
+  s = s.trim();
+  if (s === '') return 0;
+  if (!/^[0-7]+$/.test(s)) return NaN;
+  return parseInt(s, 8);
+}
+
+function checksumOf(block: Buffer): { unsigned: number; signed: number } {
+  let unsigned = 0;
+  let signed = 0;
+  for (let i = 0; i < BLOCK; i++) {
+    const b = i >= 148 && i < 156 ? 32 : block[i]!;
+    unsigned += b;
+    signed += b > 127 ? b - 256 : b;
+  }
+  return { unsigned, signed };
+}
+
+/** True for a block of 512 zero bytes (end-of-archive marker). */
+export function isZeroBlock(block: Buffer): boolean {
+  for (let i = 0; i < BLOCK; i++) if (block[i] !== 0) return false;
+  return true;
+}
+
+/** Decodes one header block; returns an error string for a block that is not a tar header. */
+export function decodeHeader(block: Buffer): RawHeader | string {
+  const stored = parseNumeric(block, 148, 8);
+  const sum = checksumOf(block);
+  if (Number.isNaN(stored) || (stored !== sum.unsigned && stored !== sum.signed)) return 'bad header checksum (not a tar archive, or corrupt)';
+  const magic = block.subarray(257, 263).toString('latin1');
+  let name = cstr(block, 0, 100);
+  if (magic === 'ustar\0') {
+    const prefix = cstr(block, 345, 155);
+    if (prefix.length > 0) name = Buffer.concat([prefix, Buffer.from('/'), name]);
+  }
+  const fields = { mode: parseNumeric(block, 100, 8), uid: parseNumeric(block, 108, 8), gid: parseNumeric(block, 116, 8),
+    size: parseNumeric(block, 124, 12), mtime: parseNumeric(block, 136, 12),
+    devmajor: parseNumeric(block, 329, 8), devminor: parseNumeric(block, 337, 8) };
+  for (const [k, v] of Object.entries(fields)) if (Number.isNaN(v)) return `invalid numeric field ${k}`;
+  return {
+    typeflag: String.fromCharCode(block[156]!),
+    name, linkname: cstr(block, 157, 100), ...fields,
+    uname: cstr(block, 265, 32).toString('utf8'), gname: cstr(block, 297, 32).toString('utf8'),
+  };
+}
+
+/** The entry type of a typeflag, or undefined for types we do not extract. */
+export function entryTypeOf(typeflag: string): EntryType | undefined {
+  return TYPE_FLAGS[typeflag];
+}
+
+/** Parses PAX extended-header records ("LEN key=value\n"); values stay binary. */
+export function parsePax(data: Buffer): Map<string, Buffer> | string {
+  const out = new Map<string, Buffer>();
+  let off = 0;
+  while (off < data.length) {
+    if (data[off] === 0) break; // NUL padding after the last record
+    const sp = data.indexOf(0x20, off);
+    if (sp === -1 || sp - off > 20) return 'malformed PAX record length';
+    const len = Number(data.subarray(off, sp).toString('latin1'));
+    if (!Number.isInteger(len) || len <= sp - off + 1 || off + len > data.length) return 'malformed PAX record length';
+    const rec = data.subarray(sp + 1, off + len);
+    if (rec[rec.length - 1] !== 0x0a) return 'PAX record does not end with a newline';
+    const eq = rec.indexOf(0x3d);
+    if (eq <= 0) return 'PAX record without a key';
+    out.set(rec.subarray(0, eq).toString('utf8'), Buffer.from(rec.subarray(eq + 1, rec.length - 1)));
+    off += len;
+  }
+  return out;
+}
+
+/** Encodes PAX records; the length prefix counts itself, so it is found by iteration. */
+export function encodePax(records: ReadonlyArray<[string, Buffer]>): Buffer {
+  const parts: Buffer[] = [];
+  for (const [key, value] of records) {
+    const body = Buffer.concat([Buffer.from(` ${key}=`, 'utf8'), value, Buffer.from('\n')]);
+    let len = body.length + 1;
+    while (String(len).length + body.length !== len) len = String(len).length + body.length;
+    parts.push(Buffer.from(String(len), 'latin1'), body);
+  }
+  return Buffer.concat(parts);
+}
+
+function writeString(block: Buffer, off: number, len: number, value: Buffer): void {
+  value.copy(block, off, 0, Math.min(len, value.length));
+}
+
+function writeOctal(block: Buffer, off: number, len: number, value: number): boolean {
+  const s = Math.trunc(value).toString(8);
+  if (value < 0 || s.length > len - 1) return false;
+  block.write(s.padStart(len - 1, '0') + '\0', off, len, 'latin1');
+  return true;
+}
+
+/** The largest value an octal field of `len` bytes holds. */
+export function octalLimit(len: number): number {
+  return 8 ** (len - 1) - 1;
+}
+
+export interface EncodeFields {
+  name: Buffer; linkname: Buffer; type: EntryType | 'pax';
+  mode: number; uid: number; gid: number; size: number; mtime: number; devmajor: number; devminor: number;
+}
+
+/** Encodes one ustar header block. Fields must already fit (the writer moves others to PAX). */
+export function encodeHeader(h: EncodeFields): Buffer {
+  const block = Buffer.alloc(BLOCK);
+  writeString(block, 0, 100, h.name);
+  writeOctal(block, 100, 8, h.mode & 0o7777);
+  writeOctal(block, 108, 8, Math.min(h.uid, octalLimit(8)));
+  writeOctal(block, 116, 8, Math.min(h.gid, octalLimit(8)));
+  writeOctal(block, 124, 12, h.size);
+  writeOctal(block, 136, 12, Math.max(0, Math.min(h.mtime, octalLimit(12))));
+  block[156] = (h.type === 'pax' ? 'x' : FLAG_OF[h.type]).charCodeAt(0);
+  writeString(block, 157, 100, h.linkname);
+  block.write('ustar\x0000', 257, 8, 'latin1');
+  writeOctal(block, 329, 8, h.devmajor);
+  writeOctal(block, 337, 8, h.devminor);
+  const sum = checksumOf(block).unsigned;
+  block.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'latin1');
+  return block;
+}
+
+/** Zero bytes that pad `size` up to a whole block. */
+export function padding(size: number): number {
+  return (BLOCK - (size % BLOCK)) % BLOCK;
+}

@@ -1,0 +1,230 @@
+// tar-stream-io.ts: reading and writing tar streams on top of tar-format.ts. The reader is
+// an async iterator of entries over any async iterable of Buffers, folding PAX and GNU
+// long-name records into each entry and enforcing limits; the writer turns entry headers
+// into header blocks. No filesystem access here.
+import { ArchiveError } from '../errors';
+import {
+  BLOCK, decodeHeader, encodeHeader, encodePax, entryTypeOf, isZeroBlock, octalLimit, padding, parsePax,
+  type TarEntryHeader,
+} from './tar-format';
+
+export interface TarLimits {
+  /** Largest PAX extended header or GNU long name/link record, in bytes. */
+  maxRecordSize: number;
+  /** Largest number of entries in one archive. */
+  maxEntries: number;
+}
+
+export const DEFAULT_TAR_LIMITS: TarLimits = Object.freeze({ maxRecordSize: 1 << 20, maxEntries: 10_000_000 });
+
+/** One entry; read its data with `body()` before asking for the next entry, or it is skipped. */
+export interface TarEntry {
+  header: TarEntryHeader;
+  body(): AsyncGenerator<Buffer>;
+}
+
+/** A byte queue over an async iterable, with exact-length reads. */
+class ByteSource {
+  private chunks: Buffer[] = [];
+  private head = 0;          // offset into chunks[0]
+  private buffered = 0;
+  private ended = false;
+  private readonly it: AsyncIterator<Buffer | string>;
+
+  constructor(source: AsyncIterable<Buffer | string>) {
+    this.it = source[Symbol.asyncIterator]();
+  }
+
+  get available(): number { return this.buffered; }
+
+  async fill(n: number): Promise<boolean> {
+    while (this.buffered < n && !this.ended) {
+      const r = await this.it.next();
+      if (r.done) { this.ended = true; break; }
+      const chunk = typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
+      if (chunk.length === 0) continue;
+      this.chunks.push(chunk);
+      this.buffered += chunk.length;
+    }
+    return this.buffered >= n;
+  }
+
+  /** Up to `max` bytes from what is buffered (at least one byte if any is). */
+  takeUpTo(max: number): Buffer {
+    const first = this.chunks[0]!;
+    const n = Math.min(max, first.length - this.head);
+    const out = first.subarray(this.head, this.head + n);
+    this.head += n;
+    this.buffered -= n;
+    if (this.head === first.length) { this.chunks.shift(); this.head = 0; }
+    return out;
+  }
+
+  /** Exactly `n` buffered bytes (call fill first). */
+  take(n: number): Buffer {
+    const first = this.chunks[0]!;
+    if (first.length - this.head >= n) return this.takeUpTo(n);
+    const out = Buffer.allocUnsafe(n);
+    let off = 0;
+    while (off < n) {
+      const part = this.takeUpTo(n - off);
+      part.copy(out, off);
+      off += part.length;
+    }
+    return out;
+  }
+
+  async return(): Promise<void> {
+    await this.it.return?.();
+  }
+}
+
+const truncated = (what: string): ArchiveError => new ArchiveError(`unexpected end of archive (truncated ${what})`);
+
+async function readExact(src: ByteSource, n: number, what: string): Promise<Buffer> {
+  if (!(await src.fill(n))) throw truncated(what);
+  return src.take(n);
+}
+
+async function skip(src: ByteSource, n: number, what: string): Promise<void> {
+  let left = n;
+  while (left > 0) {
+    if (!(await src.fill(1))) throw truncated(what);
+    left -= src.takeUpTo(left).length;
+  }
+}
+
+function parseTime(v: Buffer | undefined): { sec: number; nsec: number } | undefined {
+  if (v === undefined) return undefined;
+  const m = /^(-?\d+)(?:\.(\d+))?$/.exec(v.toString('latin1'));
+  if (m === null) return undefined;
+  const frac = (m[2] ?? '').slice(0, 9).padEnd(9, '0');
+  return { sec: Number(m[1]), nsec: Number(frac) };
+}
+
+function parseDecimal(v: Buffer | undefined, what: string, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const s = v.toString('latin1');
+  if (!/^\d+$/.test(s) || Number(s) > Number.MAX_SAFE_INTEGER) throw new ArchiveError(`invalid PAX ${what} ${JSON.stringify(s)}`, name);
+  return Number(s);
+}
+
+/** Iterates the entries of a tar stream. Throws ArchiveError on malformed or truncated input. */
+export async function* readTar(source: AsyncIterable<Buffer | string>, limits: TarLimits = DEFAULT_TAR_LIMITS): AsyncGenerator<TarEntry> {
+  const src = new ByteSource(source);
+  let pax = new Map<string, Buffer>();
+  const globalPax = new Map<string, Buffer>();
+  let longName: Buffer | undefined;
+  let longLink: Buffer | undefined;
+  let count = 0;
+  try {
+    for (;;) {
+      if (!(await src.fill(BLOCK))) {
+        if (src.available > 0) throw truncated('header');
+        return; // EOF on a block boundary without the end marker: accepted, as Go's and GNU tar do
+      }
+      const block = src.take(BLOCK);
+      if (isZeroBlock(block)) return;
+      const raw = decodeHeader(block);
+      if (typeof raw === 'string') throw new ArchiveError(raw);
+      const rawName = raw.name.toString('utf8');
+      if (raw.typeflag === 'x' || raw.typeflag === 'g' || raw.typeflag === 'L' || raw.typeflag === 'K') {
+        if (raw.size > limits.maxRecordSize) throw new ArchiveError(`extended header of ${raw.size} bytes exceeds the limit of ${limits.maxRecordSize}`, rawName);
+        const data = await readExact(src, raw.size, 'extended header');
+        await skip(src, padding(raw.size), 'extended header');
+        if (raw.typeflag === 'L' || raw.typeflag === 'K') {
+          const nul = data.indexOf(0);
+          const value = nul === -1 ? data : data.subarray(0, nul);
+          if (raw.typeflag === 'L') longName = Buffer.from(value); else longLink = Buffer.from(value);
+          continue;
+        }
+        const records = parsePax(data);
+        if (typeof records === 'string') throw new ArchiveError(records, rawName);
+        if (raw.typeflag === 'g') for (const [k, v] of records) globalPax.set(k, v);
+        else for (const [k, v] of records) pax.set(k, v);
+        continue;
+      }
+      const type = entryTypeOf(raw.typeflag);
+      const merged = new Map([...globalPax, ...pax]);
+      const name = merged.get('path')?.toString('utf8') ?? longName?.toString('utf8') ?? rawName;
+      if (type === undefined) {
+        throw new ArchiveError(`unsupported tar entry type ${JSON.stringify(raw.typeflag)}`, name);
+      }
+      if (++count > limits.maxEntries) throw new ArchiveError(`archive has more than ${limits.maxEntries} entries`);
+      const xattrs = new Map<string, Buffer>();
+      for (const [k, v] of merged) if (k.startsWith('SCHILY.xattr.')) xattrs.set(k.slice('SCHILY.xattr.'.length), v);
+      const mtime = parseTime(merged.get('mtime')) ?? { sec: raw.mtime, nsec: 0 };
+      const atime = parseTime(merged.get('atime'));
+      const size = type === 'file' ? (parseDecimal(merged.get('size'), 'size', name) ?? raw.size) : 0;
+      const header: TarEntryHeader = {
+        name, type, size,
+        mode: raw.mode & 0o7777,
+        uid: parseDecimal(merged.get('uid'), 'uid', name) ?? raw.uid,
+        gid: parseDecimal(merged.get('gid'), 'gid', name) ?? raw.gid,
+        mtimeSec: mtime.sec, mtimeNsec: mtime.nsec,
+        ...(atime ? { atimeSec: atime.sec, atimeNsec: atime.nsec } : {}),
+        linkname: merged.get('linkpath')?.toString('utf8') ?? longLink?.toString('utf8') ?? raw.linkname.toString('utf8'),
+        devmajor: raw.devmajor, devminor: raw.devminor,
+        uname: merged.get('uname')?.toString('utf8') ?? raw.uname,
+        gname: merged.get('gname')?.toString('utf8') ?? raw.gname,
+        xattrs,
+      };
+      pax = new Map();
+      longName = undefined;
+      longLink = undefined;
+      let remaining = size;
+      const body = async function* (): AsyncGenerator<Buffer> {
+        while (remaining > 0) {
+          if (!(await src.fill(1))) throw truncated(`data of ${JSON.stringify(name)}`);
+          const chunk = src.takeUpTo(Math.min(remaining, 1 << 20));
+          remaining -= chunk.length;
+          yield chunk;
+        }
+      };
+      yield { header, body };
+      await skip(src, remaining + padding(size), `data of ${JSON.stringify(name)}`);
+    }
+  } finally {
+    await src.return();
+  }
+}
+
+/** Header fields the writer needs; anything that does not fit ustar goes to PAX. */
+export interface WriteHeader {
+  name: string; type: TarEntryHeader['type']; mode: number; uid: number; gid: number; size: number;
+  mtimeSec: number; linkname?: string; devmajor?: number; devminor?: number; xattrs?: ReadonlyMap<string, Buffer>;
+}
+
+/** The header block(s) for one entry: a PAX header first when a field does not fit ustar. */
+export function headerBlocks(h: WriteHeader): Buffer {
+  const name = Buffer.from(h.name, 'utf8');
+  const linkname = Buffer.from(h.linkname ?? '', 'utf8');
+  const records: Array<[string, Buffer]> = [];
+  if (name.length > 100) records.push(['path', name]);
+  if (linkname.length > 100) records.push(['linkpath', linkname]);
+  if (h.uid > octalLimit(8)) records.push(['uid', Buffer.from(String(h.uid))]);
+  if (h.gid > octalLimit(8)) records.push(['gid', Buffer.from(String(h.gid))]);
+  if (h.size > octalLimit(12)) records.push(['size', Buffer.from(String(h.size))]);
+  if (h.mtimeSec < 0 || h.mtimeSec > octalLimit(12)) records.push(['mtime', Buffer.from(String(h.mtimeSec))]);
+  for (const [k, v] of h.xattrs ?? []) records.push([`SCHILY.xattr.${k}`, v]);
+  const main = encodeHeader({
+    name, linkname, type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, size: h.size, mtime: h.mtimeSec,
+    devmajor: h.devmajor ?? 0, devminor: h.devminor ?? 0,
+  });
+  if (records.length === 0) return main;
+  const data = encodePax(records);
+  const base = h.name.replace(/\/+$/, '').split('/').pop() ?? '';
+  const paxName = Buffer.from(`PaxHeaders.0/${base}`, 'utf8').subarray(0, 100);
+  const paxHeader = encodeHeader({
+    name: paxName, linkname: Buffer.alloc(0), type: 'pax', mode: 0o644, uid: 0, gid: 0, size: data.length,
+    mtime: Math.max(0, Math.min(h.mtimeSec, octalLimit(12))), devmajor: 0, devminor: 0,
+  });
+  return Buffer.concat([paxHeader, data, Buffer.alloc(padding(data.length)), main]);
+}
+
+/** The end-of-archive marker: two zero blocks. */
+export function endOfArchive(): Buffer {
+  return Buffer.alloc(BLOCK * 2);
+}
+
+export { padding };

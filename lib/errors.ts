@@ -1,0 +1,138 @@
+// errors.ts: every error class the library throws. Syscall failures are SyscallError, shaped
+// like Node's own fs errors (code, errno, syscall, path, dest); driver-level conditions are
+// GraphdriverError subclasses with stable ERR_GRAPHDRIVER_* codes. Callers branch on `code`.
+
+/** A failed syscall or ioctl, shaped like Node's fs errors. `errno` is negative, as in Node. */
+export class SyscallError extends Error {
+  override name = 'SyscallError';
+  readonly code: string;
+  readonly errno: number;
+  readonly syscall: string;
+  readonly path?: string;
+  readonly dest?: string;
+
+  constructor(message: string, fields: { code: string; errno: number; syscall: string; path?: string; dest?: string }) {
+    super(message);
+    this.code = fields.code;
+    this.errno = fields.errno;
+    this.syscall = fields.syscall;
+    if (fields.path !== undefined) this.path = fields.path;
+    if (fields.dest !== undefined) this.dest = fields.dest;
+  }
+}
+
+/** Base class of the driver-level errors; `code` is stable across releases. */
+export class GraphdriverError extends Error {
+  override name = 'GraphdriverError';
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/** The driver is not supported on this kernel or machine: try the next one. */
+export class NotSupportedError extends GraphdriverError {
+  override name = 'NotSupportedError';
+  static readonly code = 'ERR_GRAPHDRIVER_NOT_SUPPORTED';
+  constructor(message = 'driver not supported', options?: { cause?: unknown }) {
+    super(NotSupportedError.code, message, options);
+  }
+}
+
+/** A prerequisite is missing (e.g. the home is not on the filesystem the driver needs): try the next one. */
+export class PrerequisitesError extends GraphdriverError {
+  override name = 'PrerequisitesError';
+  static readonly code = 'ERR_GRAPHDRIVER_PREREQUISITES';
+  constructor(message = 'prerequisites for driver not satisfied (wrong filesystem?)', options?: { cause?: unknown }) {
+    super(PrerequisitesError.code, message, options);
+  }
+}
+
+/** The backing filesystem cannot host this driver (e.g. overlay on overlay): try the next one. */
+export class IncompatibleFsError extends GraphdriverError {
+  override name = 'IncompatibleFsError';
+  static readonly code = 'ERR_GRAPHDRIVER_INCOMPATIBLE_FS';
+  constructor(message = 'backing file system is unsupported for this graph driver', options?: { cause?: unknown }) {
+    super(IncompatibleFsError.code, message, options);
+  }
+}
+
+/** A layer id that is empty, too long, or contains `/` or NUL, or is `.` / `..`. */
+export class InvalidIdError extends GraphdriverError {
+  override name = 'InvalidIdError';
+  static readonly code = 'ERR_GRAPHDRIVER_INVALID_ID';
+  constructor(message: string) {
+    super(InvalidIdError.code, message);
+  }
+}
+
+/** The named layer does not exist (or is incomplete). */
+export class LayerNotFoundError extends GraphdriverError {
+  override name = 'LayerNotFoundError';
+  static readonly code = 'ERR_GRAPHDRIVER_LAYER_NOT_FOUND';
+  readonly id: string;
+  constructor(id: string, message = `layer ${JSON.stringify(id)} does not exist`) {
+    super(LayerNotFoundError.code, message);
+    this.id = id;
+  }
+}
+
+/** create() of an id that already exists. */
+export class LayerExistsError extends GraphdriverError {
+  override name = 'LayerExistsError';
+  static readonly code = 'ERR_GRAPHDRIVER_LAYER_EXISTS';
+  readonly id: string;
+  constructor(id: string) {
+    super(LayerExistsError.code, `layer ${JSON.stringify(id)} already exists`);
+    this.id = id;
+  }
+}
+
+/** put() without a matching get(). */
+export class NotMountedError extends GraphdriverError {
+  override name = 'NotMountedError';
+  static readonly code = 'ERR_GRAPHDRIVER_NOT_MOUNTED';
+  constructor(id: string) {
+    super(NotMountedError.code, `layer ${JSON.stringify(id)} is not got: put() without get()`);
+  }
+}
+
+/** Selection found no usable driver, an unknown driver name, or a duplicate registration. */
+export class DriverSelectionError extends GraphdriverError {
+  override name = 'DriverSelectionError';
+  static readonly code = 'ERR_GRAPHDRIVER_SELECTION';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(DriverSelectionError.code, message, options);
+  }
+}
+
+/** A layer tar that is malformed or tries to act outside the layer. */
+export class ArchiveError extends GraphdriverError {
+  override name = 'ArchiveError';
+  static readonly code = 'ERR_GRAPHDRIVER_ARCHIVE';
+  readonly entry?: string;
+  constructor(message: string, entry?: string, options?: { cause?: unknown }) {
+    super(ArchiveError.code, entry !== undefined ? `${message}: ${JSON.stringify(entry)}` : message, options);
+    if (entry !== undefined) this.entry = entry;
+  }
+}
+
+/** An option string (`key=value`) that is unknown or malformed. */
+export class InvalidOptionError extends GraphdriverError {
+  override name = 'InvalidOptionError';
+  static readonly code = 'ERR_GRAPHDRIVER_INVALID_OPTION';
+  constructor(message: string) {
+    super(InvalidOptionError.code, message);
+  }
+}
+
+/** True when `err` is one of the three "try the next driver" errors of selection. */
+export function isTryNextError(err: unknown): boolean {
+  return err instanceof NotSupportedError || err instanceof PrerequisitesError || err instanceof IncompatibleFsError;
+}
+
+/** True for a SyscallError (or any Node fs error) with the given code. */
+export function hasCode(err: unknown, code: string): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === code;
+}

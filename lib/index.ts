@@ -1,0 +1,13 @@
+// index.ts: the public API, exports only. Importing the package registers every driver.
+export { ChangeKind } from './driver';
+export type { Change, CreateOptions, Driver, InitFunc, ProtoDriver } from './driver';
+export { register, getDriver, newDriver, priority, registeredDrivers } from './registry';
+export type { HasLayersFunc, SelectionOptions } from './registry';
+export { NaiveDiffDriver } from './naive-diff';
+export {
+  ArchiveError, DriverSelectionError, GraphdriverError, IncompatibleFsError, InvalidIdError, InvalidOptionError,
+  LayerExistsError, LayerNotFoundError, NotMountedError, NotSupportedError, PrerequisitesError, SyscallError,
+} from './errors';
+export { FsMagic, fsName, getFsMagic } from './fsmagic';
+
+import './drivers/vfs';

@@ -1,0 +1,14 @@
+// addon.cc: module init only. Each syscall family registers its own functions.
+#include "napi_util.h"
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  gd::InitMount(env, exports);
+  gd::InitStatfs(env, exports);
+  gd::InitXattr(env, exports);
+  gd::InitInode(env, exports);
+  gd::InitResolve(env, exports);
+  gd::InitCopy(env, exports);
+  return exports;
+}
+
+NODE_API_MODULE(graphdriver, Init)
