@@ -86,5 +86,22 @@ export interface Driver extends ProtoDriver {
   diffSize(id: string, parent?: string): Promise<number>;
 }
 
+/**
+ * Optional for a ProtoDriver wrapped by NaiveDiffDriver: lets applyDiff make the layer visibly
+ * incomplete while the tar is written, so a failed or interrupted apply never leaves a
+ * half-written layer that looks complete.
+ */
+export interface ApplyGuard {
+  /** From now until endApply the layer is incomplete: exists() is false, get() and use as a parent fail, remove() works. */
+  beginApply(id: string): Promise<void>;
+  /** Makes the layer's data durable (sync) and the layer complete again. */
+  endApply(id: string): Promise<void>;
+}
+
+/** True when `d` implements ApplyGuard. */
+export function isApplyGuard(d: object): d is ApplyGuard {
+  return typeof (d as Partial<ApplyGuard>).beginApply === 'function' && typeof (d as Partial<ApplyGuard>).endApply === 'function';
+}
+
 /** Makes a driver rooted at `home` (<root>/<name>) from `key=value` options. */
 export type InitFunc = (home: string, options: string[]) => Promise<Driver>;

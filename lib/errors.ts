@@ -8,16 +8,17 @@ export class SyscallError extends Error {
   readonly code: string;
   readonly errno: number;
   readonly syscall: string;
-  readonly path?: string;
-  readonly dest?: string;
+  // `declare`: absent fields stay absent (not own properties set to undefined), as in Node's errors.
+  declare readonly path?: string;
+  declare readonly dest?: string;
 
   constructor(message: string, fields: { code: string; errno: number; syscall: string; path?: string; dest?: string }) {
     super(message);
     this.code = fields.code;
     this.errno = fields.errno;
     this.syscall = fields.syscall;
-    if (fields.path !== undefined) this.path = fields.path;
-    if (fields.dest !== undefined) this.dest = fields.dest;
+    if (fields.path !== undefined) (this as { path?: string }).path = fields.path;
+    if (fields.dest !== undefined) (this as { dest?: string }).dest = fields.dest;
   }
 }
 
@@ -111,10 +112,10 @@ export class DriverSelectionError extends GraphdriverError {
 export class ArchiveError extends GraphdriverError {
   override name = 'ArchiveError';
   static readonly code = 'ERR_GRAPHDRIVER_ARCHIVE';
-  readonly entry?: string;
+  declare readonly entry?: string;
   constructor(message: string, entry?: string, options?: { cause?: unknown }) {
     super(ArchiveError.code, entry !== undefined ? `${message}: ${JSON.stringify(entry)}` : message, options);
-    if (entry !== undefined) this.entry = entry;
+    if (entry !== undefined) (this as { entry?: string }).entry = entry;
   }
 }
 

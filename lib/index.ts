@@ -1,6 +1,6 @@
 // index.ts: the public API, exports only. Importing the package registers every driver.
-export { ChangeKind } from './driver';
-export type { Change, CreateOptions, Driver, InitFunc, ProtoDriver } from './driver';
+export { ChangeKind, isApplyGuard } from './driver';
+export type { ApplyGuard, Change, CreateOptions, Driver, InitFunc, ProtoDriver } from './driver';
 export { register, getDriver, newDriver, priority, registeredDrivers } from './registry';
 export type { HasLayersFunc, SelectionOptions } from './registry';
 export { NaiveDiffDriver } from './naive-diff';

@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { applyLayer } from './archive/apply';
 import { changesDirs, changesSize } from './archive/changes';
 import { exportChanges, exportTree } from './archive/export';
-import type { Change, CreateOptions, Driver, ProtoDriver } from './driver';
+import { isApplyGuard, type Change, type CreateOptions, type Driver, type ProtoDriver } from './driver';
 import { normalizeParent, validateId } from './util/ids';
 
 export class NaiveDiffDriver implements Driver {
@@ -88,8 +88,14 @@ export class NaiveDiffDriver implements Driver {
       throw new TypeError('Expected a readable stream for diff');
     }
     const layerFs = await this.proto.get(id);
+    const guard = isApplyGuard(this.proto) ? this.proto : undefined;
     try {
-      return await applyLayer(layerFs, diff);
+      // If the apply fails or the process dies, the layer stays marked incomplete: it is
+      // then absent to exists()/get() and refused as a parent, and remove() cleans it up.
+      await guard?.beginApply(id);
+      const size = await applyLayer(layerFs, diff);
+      await guard?.endApply(id);
+      return size;
     } finally {
       await this.proto.put(id);
     }

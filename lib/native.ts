@@ -50,6 +50,7 @@ interface Addon {
   fchmod(fd: number, mode: number): Promise<void>;
   fchown(fd: number, uid: number, gid: number): Promise<void>;
   removeAllAt(dirfd: number, name: string): Promise<void>;
+  syncfs(fd: number): Promise<void>;
   fileConstants: Record<string, number>;
   ficlone(srcFd: number, dstFd: number): Promise<void>;
   copyFileRange(srcFd: number, dstFd: number, length: number): Promise<number>;
@@ -170,6 +171,8 @@ export const fchmod = wrap(addon.fchmod);
 export const fchown = wrap(addon.fchown);
 /** Recursive fd-relative unlinkat(2) that never follows a symlink; a missing name is not an error. */
 export const removeAllAt = wrap(addon.removeAllAt);
+/** syncfs(2): flush the filesystem that holds `fd`. */
+export const syncfs = wrap(addon.syncfs);
 /** ioctl(dst, FICLONE, src): share extents (reflink). */
 export const ficlone = wrap(addon.ficlone);
 /** copy_file_range(2) loop until `length` bytes or EOF; resolves to bytes copied. */

@@ -1,6 +1,6 @@
 // copy.cc: file data copies between two open fds: ioctl(FICLONE) for a reflink where the
 // filesystem shares extents (btrfs, xfs), copy_file_range(2) otherwise. Async. Which one to
-// try first is the caller's choice (lib/util/copy.ts).
+// try first is the caller's choice (lib/util/copy-tree.ts).
 #include <linux/fs.h>
 #include <sys/ioctl.h>
 #include <unistd.h>

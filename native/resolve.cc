@@ -1,6 +1,6 @@
 // resolve.cc: file descriptors as root handles for the archive engine: open, openat,
 // openat2 (RESOLVE_IN_ROOT / RESOLVE_BENEATH confinement by the kernel), close, fchmod,
-// fchown, and removeAllAt — a fixed, fd-relative recursive removal that never follows a
+// fchown, syncfs, and removeAllAt — a fixed, fd-relative recursive removal that never follows a
 // symlink. Async. Path policy (which resolve flags, which names) lives in lib/archive/root.ts.
 #include <dirent.h>
 #include <fcntl.h>
@@ -147,6 +147,16 @@ static Napi::Value JS_fchown(const Napi::CallbackInfo& info) {
   });
 }
 
+// syncfs(fd) — man 2 syncfs: flush the whole filesystem holding fd (a layer after an apply).
+static Napi::Value JS_syncfs(const Napi::CallbackInfo& info) {
+  int64_t fd = 0;
+  if (!ArgInt(info, 0, "fd", &fd)) return info.Env().Undefined();
+  return RunVoid(info.Env(), [=]() {
+    if (::syncfs(static_cast<int>(fd)) != 0) return Fail(errno, "syncfs", "", "", "syncfs(" + std::to_string(fd) + ")");
+    return Ok();
+  });
+}
+
 // removeAllAt(dirfd, name): unlinkat(2) depth-first through fd-relative, non-following opens.
 static Napi::Value JS_removeAllAt(const Napi::CallbackInfo& info) {
   int64_t dirfd = 0;
@@ -162,6 +172,7 @@ void InitResolve(Napi::Env env, Napi::Object exports) {
   exports.Set("closeSync", Napi::Function::New(env, JS_closeSync, "closeSync"));
   exports.Set("fchmod", Napi::Function::New(env, JS_fchmod, "fchmod"));
   exports.Set("fchown", Napi::Function::New(env, JS_fchown, "fchown"));
+  exports.Set("syncfs", Napi::Function::New(env, JS_syncfs, "syncfs"));
   exports.Set("removeAllAt", Napi::Function::New(env, JS_removeAllAt, "removeAllAt"));
   Napi::Object c = Napi::Object::New(env);
 #define GD_CONST(name) c.Set(#name, Napi::Number::New(env, static_cast<double>(name)))

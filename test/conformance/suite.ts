@@ -1,0 +1,121 @@
+// suite.ts: the driver conformance suite. runDriverSuite(name, variants) runs every case in
+// cases/index.ts once per option variant, each case with a fresh temp root and a fresh driver
+// from getDriver(name, root, options). After each case, outstanding gets are put, the driver is
+// cleaned up and the root removed (unmounting leftovers). A driver whose init throws a "try
+// the next driver" error (not supported / prerequisites / incompatible fs) has every case of
+// that variant skipped with the init error's message: never a silent pass.
+import { describe, test } from 'node:test';
+import type { TestContext } from 'node:test';
+import { IncompatibleFsError, NotSupportedError, PrerequisitesError, getDriver } from '../../lib/index';
+import type { Driver } from '../../lib/index';
+import { requireRoot } from '../helpers/requires-root';
+import { TmpDir } from '../helpers/tmp';
+import { cases } from './cases/index';
+
+/** What a case gets: the driver (gets/puts tracked for cleanup), its root, and scratch space. */
+export interface CaseContext {
+  driver: Driver;
+  driverName: string;
+  /** The root passed to getDriver (the driver's home is root/<name>). */
+  root: string;
+  /** The case's temp dir (root lives in it); scratch files go under tmp.join('scratch'). */
+  tmp: TmpDir;
+  t: TestContext;
+}
+
+export interface ConformanceCase {
+  name: string;
+  /** When set, the case is skipped unless root, with this reason. */
+  needsRoot?: string;
+  run(ctx: CaseContext): Promise<void>;
+}
+
+export interface Variant {
+  label: string;
+  options: string[];
+}
+
+/** Forwards to `d`, counting successful gets and puts per id so cleanup can balance them. */
+function tracked(d: Driver, counts: Map<string, number>): Driver {
+  return new Proxy(d, {
+    get(target, prop) {
+      if (prop === 'get') {
+        return async (id: string, mountLabel?: string): Promise<string> => {
+          const p = await target.get(id, mountLabel);
+          counts.set(id, (counts.get(id) ?? 0) + 1);
+          return p;
+        };
+      }
+      if (prop === 'put') {
+        return async (id: string): Promise<void> => {
+          await target.put(id);
+          const n = counts.get(id) ?? 0;
+          if (n > 0) counts.set(id, n - 1);
+        };
+      }
+      const v: unknown = Reflect.get(target, prop, target);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+
+function isTryNext(err: unknown): err is Error {
+  return err instanceof NotSupportedError || err instanceof PrerequisitesError || err instanceof IncompatibleFsError;
+}
+
+async function runCase(t: TestContext, driverName: string, variant: Variant, c: ConformanceCase): Promise<void> {
+  if (c.needsRoot !== undefined && !requireRoot(t, c.needsRoot)) return;
+  const tmp = await TmpDir.create(`${driverName}-`);
+  const counts = new Map<string, number>();
+  let raw: Driver | undefined;
+  let failed = false;
+  const cleanupErrors: string[] = [];
+  try {
+    const root = await tmp.mkdir('root', 0o700);
+    await tmp.mkdir('scratch');
+    try {
+      raw = await getDriver(driverName, root, variant.options);
+    } catch (err) {
+      if (isTryNext(err)) {
+        t.skip(`${driverName} [${variant.label}] cannot init here: ${err.message}`);
+        return;
+      }
+      throw err;
+    }
+    await c.run({ driver: tracked(raw, counts), driverName, root, tmp, t });
+  } catch (err) {
+    failed = true;
+    throw err;
+  } finally {
+    if (raw !== undefined) {
+      for (const [id, n] of counts) {
+        for (let i = 0; i < n; i++) {
+          try {
+            await raw.put(id);
+          } catch (err) {
+            cleanupErrors.push(`put(${JSON.stringify(id)}) during cleanup: ${(err as Error).message}`);
+          }
+        }
+      }
+      try {
+        await raw.cleanup();
+      } catch (err) {
+        cleanupErrors.push(`cleanup(): ${(err as Error).message}`);
+      }
+    }
+    await tmp.cleanup();
+    // Report cleanup failures only when the case itself passed (else they hide the real error).
+    if (!failed && cleanupErrors.length > 0) throw new Error(cleanupErrors.join('\n'));
+  }
+}
+
+/** Registers the conformance suite for `driverName` with node:test, once per variant. */
+export function runDriverSuite(driverName: string, variants: Variant[] = [{ label: 'default', options: [] }]): void {
+  for (const variant of variants) {
+    describe(`${driverName} conformance [${variant.label}]`, () => {
+      for (const c of cases) {
+        test(c.name, { timeout: 300_000 }, (t) => runCase(t, driverName, variant, c));
+      }
+    });
+  }
+}
