@@ -24,7 +24,7 @@ export const createBase: ConformanceCase = {
     await fsp.chmod(dir, 0o1705);
     const file = path.join(p, 'a file');
     await fsp.writeFile(file, 'Some data');
-    await fsp.chmod(file, 0o222);
+    await fsp.chmod(file, 0o4222); // the engine's setuid 0222 file
     const suid = path.join(p, 'setuid file');
     await fsp.writeFile(suid, '#!/bin/true\n');
     await fsp.lchown(suid, 3, 4);
@@ -35,7 +35,7 @@ export const createBase: ConformanceCase = {
     assert.deepEqual((await fsp.readdir(q)).sort(), ['a file', 'a subdir', 'setuid file']);
     await check(path.join(q, 'a subdir'), 0o1705, 1, 2);
     assert.ok((await fsp.lstat(path.join(q, 'a subdir'))).isDirectory());
-    await check(path.join(q, 'a file'), 0o222, 0, 0);
+    await check(path.join(q, 'a file'), 0o4222, 0, 0);
     assert.equal(await fsp.readFile(path.join(q, 'a file'), 'utf8'), 'Some data');
     await check(path.join(q, 'setuid file'), 0o4755, 3, 4);
     assert.equal(await fsp.readFile(path.join(q, 'setuid file'), 'utf8'), '#!/bin/true\n');
