@@ -9,7 +9,10 @@
       "native/xattr.cc",
       "native/inode.cc",
       "native/resolve.cc",
-      "native/copy.cc"
+      "native/copy.cc",
+      "native/apply.cc",
+      "native/scan.cc",
+      "native/btrfs.cc"
     ],
     "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
     "defines": ["NAPI_VERSION=9", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_DISABLE_CPP_EXCEPTIONS", "_GNU_SOURCE"],

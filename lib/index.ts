@@ -11,3 +11,4 @@ export {
 export { FsMagic, fsName, getFsMagic } from './fsmagic';
 
 import './drivers/vfs';
+import './drivers/btrfs';

@@ -15,6 +15,39 @@ export interface StatResult {
   atimeSec: number; atimeNsec: number; mtimeSec: number; mtimeNsec: number; ctimeSec: number; ctimeNsec: number;
 }
 
+/** One item of a BTRFS_IOC_TREE_SEARCH result; u64 key fields are BigInt. */
+export interface BtrfsSearchItem {
+  objectid: bigint; type: number; offset: bigint; transid: bigint; data: Buffer;
+}
+
+/** Op kinds of applyBatch (native/apply.cc); the op encoding is in lib/archive/apply-batch.ts. */
+export const ApplyOpKind = Object.freeze({
+  File: 0, Dir: 1, Symlink: 2, Link: 3, Char: 4, Block: 5, Fifo: 6, Whiteout: 7, DirTimes: 8,
+} as const);
+
+/** scanDir's result: entries sorted by name; `stats` holds SCAN_FIELDS numbers per entry. */
+export interface ScanResult {
+  names: string[];
+  stats: Float64Array;
+  /** Per entry: flat [name, value, ...] or null. */
+  xattrs: Array<Array<string | Buffer> | null>;
+}
+
+/** scanTree's result: scanDir's fields for a whole tree in walk order, with each entry's directory. */
+export interface TreeScan extends ScanResult {
+  /** Index of the entry's directory, -1 for entries of the root. */
+  parents: Int32Array;
+}
+
+/** Offsets within one entry's block of scanDir stats. */
+export const ScanField = Object.freeze({
+  mode: 0, uid: 1, gid: 2, rdevMajor: 3, rdevMinor: 4, size: 5, mtimeSec: 6, mtimeNsec: 7,
+  inoHigh: 8, inoLow: 9, dev: 10, nlink: 11, count: 12,
+} as const);
+
+/** scanDir flags. */
+export const ScanFlag = Object.freeze({ capability: 1, allXattrs: 2 } as const);
+
 interface Addon {
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): Promise<void>;
   umount2(target: string, flags: number): Promise<void>;
@@ -52,14 +85,32 @@ interface Addon {
   removeAllAt(dirfd: number, name: string): Promise<void>;
   syncfs(fd: number): Promise<void>;
   fileConstants: Record<string, number>;
+  applyBatch(rootFd: number, ops: Buffer, count: number, chunks: Uint8Array[], xattrs: Array<string | Buffer>): Promise<number>;
+  scanDir(path: string, flags: number): Promise<ScanResult>;
+  scanTree(path: string, flags: number): Promise<TreeScan>;
+  readFiles(rootPath: string, paths: string[], sizes: number[]): Promise<{ data: Buffer; lengths: number[] }>;
   ficlone(srcFd: number, dstFd: number): Promise<void>;
   copyFileRange(srcFd: number, dstFd: number, length: number): Promise<number>;
+  btrfsSubvolCreate(dirfd: number, name: string): Promise<void>;
+  btrfsSnapCreate(dirfd: number, name: string, srcFd: number, readOnly: boolean): Promise<void>;
+  btrfsSnapDestroy(dirfd: number, name: string): Promise<void>;
+  btrfsSnapDestroyById(fd: number, subvolId: number | bigint): Promise<void>;
+  btrfsInoLookup(fd: number): Promise<number>;
+  btrfsTreeSearch(fd: number, treeId: bigint, minObjectid: bigint, maxObjectid: bigint, minType: bigint, maxType: bigint,
+    minOffset: bigint, maxOffset: bigint, maxItems: bigint): Promise<BtrfsSearchItem[]>;
+  btrfsQuotaEnable(fd: number): Promise<void>;
+  btrfsQuotaEnableSimple(fd: number): Promise<void>;
+  btrfsQgroupCreate(fd: number, qgroupId: number | bigint): Promise<void>;
+  btrfsQgroupDestroy(fd: number, qgroupId: number | bigint): Promise<void>;
+  btrfsQgroupLimit(fd: number, qgroupId: number | bigint, maxRfer: number | bigint): Promise<void>;
+  btrfsQuotaRescanWait(fd: number): Promise<void>;
+  btrfsConstants: Record<string, number>;
 }
 
 const addon = bindings('graphdriver') as Addon;
 
 interface RawNativeError extends Error {
-  code?: string; errno?: number; syscall?: string; path?: string; dest?: string;
+  code?: string; errno?: number; syscall?: string; path?: string; dest?: string; opIndex?: number;
 }
 
 /** Turns the addon's error into a SyscallError whose stack is the JS call site. */
@@ -71,6 +122,7 @@ function rethrow(site: Error, err: unknown): never {
       ...(raw.path !== undefined ? { path: raw.path } : {}),
       ...(raw.dest !== undefined ? { dest: raw.dest } : {}),
     });
+    if (typeof raw.opIndex === 'number') (e as SyscallError & { opIndex?: number }).opIndex = raw.opIndex;
     const frames = (site.stack ?? '').split('\n').slice(1).join('\n');
     e.stack = `${e.name}: ${e.message}\n${frames}`;
     throw e;
@@ -173,10 +225,58 @@ export const fchown = wrap(addon.fchown);
 export const removeAllAt = wrap(addon.removeAllAt);
 /** syncfs(2): flush the filesystem that holds `fd`. */
 export const syncfs = wrap(addon.syncfs);
+/** The archive engine's batched apply (native/apply.cc); rejects with `opIndex` of the failing op. */
+export const applyBatch = wrap(addon.applyBatch);
+/** getdents64 + fstatat of every entry of a directory (and optionally its xattrs), in one call. */
+export const scanDir = wrap(addon.scanDir);
+/** scanDir of a directory and of every directory below it, depth first, in one call. */
+export const scanTree = wrap(addon.scanTree);
+/** openat2(RESOLVE_BENEATH) + read + close of several files below one directory into one buffer. */
+export const readFiles = wrap(addon.readFiles);
 /** ioctl(dst, FICLONE, src): share extents (reflink). */
 export const ficlone = wrap(addon.ficlone);
 /** copy_file_range(2) loop until `length` bytes or EOF; resolves to bytes copied. */
 export const copyFileRange = wrap(addon.copyFileRange);
+
+export const BTRFS = Object.freeze({ ...addon.btrfsConstants }) as Readonly<Record<
+  'BTRFS_FIRST_FREE_OBJECTID' | 'BTRFS_QUOTA_TREE_OBJECTID' | 'BTRFS_ROOT_TREE_OBJECTID' | 'BTRFS_QGROUP_STATUS_KEY' |
+  'BTRFS_QGROUP_INFO_KEY' | 'BTRFS_QGROUP_LIMIT_KEY' | 'BTRFS_ROOT_ITEM_KEY' | 'BTRFS_QGROUP_STATUS_FLAG_ON' |
+  'BTRFS_QGROUP_STATUS_FLAG_RESCAN' | 'BTRFS_QGROUP_STATUS_FLAG_INCONSISTENT' | 'BTRFS_QGROUP_STATUS_FLAG_SIMPLE_MODE',
+  number>>;
+
+/** ioctl(dirfd, BTRFS_IOC_SUBVOL_CREATE, {name}): a new empty subvolume `name` in dirfd. */
+export const btrfsSubvolCreate = wrap(addon.btrfsSubvolCreate);
+/** ioctl(dirfd, BTRFS_IOC_SNAP_CREATE_V2, {fd: srcFd, flags: readOnly ? BTRFS_SUBVOL_RDONLY : 0, name}). */
+export const btrfsSnapCreate = wrap(addon.btrfsSnapCreate);
+/** ioctl(dirfd, BTRFS_IOC_SNAP_DESTROY, {name}): deletes subvolume `name` in dirfd. */
+export const btrfsSnapDestroy = wrap(addon.btrfsSnapDestroy);
+/** ioctl(fd, BTRFS_IOC_SNAP_DESTROY_V2, {BTRFS_SUBVOL_SPEC_BY_ID, subvolid}). */
+export const btrfsSnapDestroyById = wrap(addon.btrfsSnapDestroyById);
+/** ioctl(fd, BTRFS_IOC_INO_LOOKUP, {treeid: 0, objectid: 256}): the tree id (= level-0 qgroup id) of fd's subvolume. */
+export const btrfsInoLookup = wrap(addon.btrfsInoLookup);
+const treeSearch = wrap(addon.btrfsTreeSearch);
+/** The key range of one BTRFS_IOC_TREE_SEARCH. */
+export interface BtrfsSearchKey {
+  treeId: bigint; minObjectid: bigint; maxObjectid: bigint; minType: number; maxType: number;
+  minOffset: bigint; maxOffset: bigint; maxItems: number;
+}
+/** ioctl(fd, BTRFS_IOC_TREE_SEARCH, {key}): one search (at most one 4 KiB buffer of items). */
+export function btrfsTreeSearch(fd: number, k: BtrfsSearchKey): Promise<BtrfsSearchItem[]> {
+  return treeSearch(fd, k.treeId, k.minObjectid, k.maxObjectid, BigInt(k.minType), BigInt(k.maxType),
+    k.minOffset, k.maxOffset, BigInt(k.maxItems));
+}
+/** ioctl(fd, BTRFS_IOC_QUOTA_CTL, {cmd: BTRFS_QUOTA_CTL_ENABLE}): full qgroup accounting. */
+export const btrfsQuotaEnable = wrap(addon.btrfsQuotaEnable);
+/** ioctl(fd, BTRFS_IOC_QUOTA_CTL, {cmd: BTRFS_QUOTA_CTL_ENABLE_SIMPLE_QUOTA}): simple quotas (Linux 6.7+). */
+export const btrfsQuotaEnableSimple = wrap(addon.btrfsQuotaEnableSimple);
+/** ioctl(fd, BTRFS_IOC_QGROUP_CREATE, {create: 1, qgroupid}). */
+export const btrfsQgroupCreate = wrap(addon.btrfsQgroupCreate);
+/** ioctl(fd, BTRFS_IOC_QGROUP_CREATE, {create: 0, qgroupid}): destroys the qgroup. */
+export const btrfsQgroupDestroy = wrap(addon.btrfsQgroupDestroy);
+/** ioctl(fd, BTRFS_IOC_QGROUP_LIMIT, {qgroupid, lim: {BTRFS_QGROUP_LIMIT_MAX_RFER, max_rfer}}). */
+export const btrfsQgroupLimit = wrap(addon.btrfsQgroupLimit);
+/** ioctl(fd, BTRFS_IOC_QUOTA_RESCAN_WAIT): waits for a running quota rescan. */
+export const btrfsQuotaRescanWait = wrap(addon.btrfsQuotaRescanWait);
 
 /** close(2), synchronous (fds here are dirs and O_PATH handles; close never blocks on them). */
 export function closeSync(fd: number): void {

@@ -8,6 +8,9 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   gd::InitInode(env, exports);
   gd::InitResolve(env, exports);
   gd::InitCopy(env, exports);
+  gd::InitApply(env, exports);
+  gd::InitScan(env, exports);
+  gd::InitBtrfs(env, exports);
   return exports;
 }
 

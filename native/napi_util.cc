@@ -21,10 +21,14 @@ SysFailure Fail(int err, std::string syscall, std::string path, std::string dest
 std::string Quote(const std::string& s) { return "'" + s + "'"; }
 
 Napi::Error MakeErrnoError(Napi::Env env, const SysFailure& f) {
-  // libuv error codes are negated errnos on Linux, so uv_err_name gives Node's own names.
+  // libuv error codes are negated errnos on Linux, so uv_err_name gives Node's own names;
+  // for the errnos libuv does not name (EDQUOT, EUCLEAN, ...) glibc's strerrorname_np does.
   const char* code = uv_err_name(-f.err);
-  std::string codeStr = code != nullptr ? code : "UNKNOWN";
-  if (codeStr.rfind("Unknown system error", 0) == 0) codeStr = "UNKNOWN";
+  std::string codeStr = code != nullptr ? code : "";
+  if (codeStr.empty() || codeStr.rfind("Unknown system error", 0) == 0) {
+    const char* glibcName = ::strerrorname_np(f.err);
+    codeStr = glibcName != nullptr ? glibcName : "UNKNOWN";
+  }
   std::string call = f.call;
   if (call.empty()) {
     call = f.syscall;
@@ -38,6 +42,7 @@ Napi::Error MakeErrnoError(Napi::Env env, const SysFailure& f) {
   error.Set("syscall", Napi::String::New(env, f.syscall));
   if (!f.path.empty()) error.Set("path", Napi::String::New(env, f.path));
   if (!f.dest.empty()) error.Set("dest", Napi::String::New(env, f.dest));
+  if (f.opIndex >= 0) error.Set("opIndex", Napi::Number::New(env, static_cast<double>(f.opIndex)));
   return error;
 }
 

@@ -21,6 +21,7 @@ struct SysFailure {
   std::string path;         // optional
   std::string dest;         // optional (rename, link, mount target)
   std::string call;         // optional rendering, e.g. "umount2('/x', MNT_DETACH)"
+  int64_t opIndex = -1;     // for batch calls: the index of the operation that failed
 };
 
 inline SysFailure Ok() { return SysFailure{}; }
@@ -98,6 +99,9 @@ void InitXattr(Napi::Env env, Napi::Object exports);
 void InitInode(Napi::Env env, Napi::Object exports);
 void InitResolve(Napi::Env env, Napi::Object exports);
 void InitCopy(Napi::Env env, Napi::Object exports);
+void InitApply(Napi::Env env, Napi::Object exports);
+void InitScan(Napi::Env env, Napi::Object exports);
+void InitBtrfs(Napi::Env env, Napi::Object exports);
 
 }  // namespace gd
 

@@ -11,6 +11,7 @@
 
 #include <cerrno>
 
+#include "fsops.h"
 #include "napi_util.h"
 
 namespace gd {
@@ -18,6 +19,7 @@ namespace gd {
 namespace {
 struct Fd { int fd = -1; };
 Napi::Value FdToJs(Napi::Env env, Fd* r) { return Napi::Number::New(env, r->fd); }
+}  // namespace
 
 // Depth-first removal of `name` under `dirfd`. Each directory is opened with
 // O_NOFOLLOW|O_DIRECTORY relative to its parent's fd, so a symlink is unlinked, never entered.
@@ -61,7 +63,6 @@ SysFailure RemoveAllAt(int dirfd, const std::string& name, int depth) {
   if (::unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) return Fail(errno, "unlinkat", name);
   return Ok();
 }
-}  // namespace
 
 // open(path, flags, mode) — man 2 open
 static Napi::Value JS_open(const Napi::CallbackInfo& info) {

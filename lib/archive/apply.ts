@@ -10,12 +10,13 @@ import { createGunzip } from 'node:zlib';
 import { Readable } from 'node:stream';
 import { ArchiveError, hasCode } from '../errors';
 import {
-  C, closeSync, fchmod, fchmodat, fchown, fchownat, fsetxattr, fstatat, linkat, lsetxattr, mkdirat, mknodat, openat,
-  removeAllAt, symlinkat, utimensat, type StatResult,
+  ApplyOpKind, C, closeSync, fchmod, fchmodat, fchown, fchownat, fsetxattr, fstatat, linkat, lsetxattr,
+  mkdirat, mknodat, openat, removeAllAt, symlinkat, utimensat, type StatResult,
 } from '../native';
+import { BatchQueue, type BatchOp } from './apply-batch';
 import { Root, cleanName, procPath } from './root';
 import type { TarEntryHeader } from './tar-format';
-import { readTar, type TarEntry, type TarLimits, DEFAULT_TAR_LIMITS } from './tar-stream-io';
+import { DEFAULT_TAR_LIMITS, readTar, type TarEntry, type TarLimits } from './tar-stream-io';
 import { WHITEOUT_META_PREFIX, WHITEOUT_OPAQUE_DIR, WHITEOUT_PREFIX } from './whiteout';
 
 const writeFd = promisify(fsWrite);
@@ -170,10 +171,27 @@ async function removeNotUnpacked(dirfd: number, prefix: string, unpacked: Readon
   }
 }
 
+/** Files larger than this are streamed to disk from JS instead of buffered into a batch. */
+const LARGE_FILE = 4 << 20;
+
+const OP_KIND: Record<TarEntryHeader['type'], number> = {
+  file: ApplyOpKind.File, dir: ApplyOpKind.Dir, symlink: ApplyOpKind.Symlink, link: ApplyOpKind.Link,
+  char: ApplyOpKind.Char, block: ApplyOpKind.Block, fifo: ApplyOpKind.Fifo,
+};
+
+function baseOp(kind: number, parent: string, name: string, h: TarEntryHeader): BatchOp {
+  const [as, ans, ms, mns] = times(h);
+  return {
+    kind, parent, name, mode: h.mode, uid: h.uid, gid: h.gid,
+    atimeSec: as, atimeNsec: ans, mtimeSec: ms, mtimeNsec: mns, xattrs: h.xattrs,
+  };
+}
+
 /** Applies the layer tar `input` to the directory `dir`; resolves to the sum of entry sizes. */
 export async function applyLayer(dir: string, input: NodeJS.ReadableStream | AsyncIterable<Buffer>, options: ApplyOptions = {}): Promise<number> {
   const source = input as AsyncIterable<Buffer | string>;
   const root = await Root.open(dir);
+  const queue = new BatchQueue(root.fd);
   let size = 0;
   const unpacked = new Set<string>();
   const dirs: Array<{ parts: string[]; header: TarEntryHeader }> = [];
@@ -184,6 +202,7 @@ export async function applyLayer(dir: string, input: NodeJS.ReadableStream | Asy
       const parts = cleanName(h.name);
       if (parts.length === 0) {
         if (h.type !== 'dir') throw new ArchiveError('a non-directory entry names the layer root', h.name);
+        await queue.drain();
         await fchownat(root.fd, '', h.uid, h.gid, C.AT_EMPTY_PATH);
         await fsp.chmod(procPath(root.fd), h.mode);
         dirs.push({ parts, header: h });
@@ -193,46 +212,67 @@ export async function applyLayer(dir: string, input: NodeJS.ReadableStream | Asy
       if (parts[0]!.startsWith(WHITEOUT_META_PREFIX) && !(parts.length === 1 && parts[0] === WHITEOUT_OPAQUE_DIR)) continue;
       const base = parts[parts.length - 1]!;
       const parentParts = parts.slice(0, -1);
-      const dirfd = await root.openDirCreate(parentParts);
-      try {
-        if (base.startsWith(WHITEOUT_PREFIX)) {
-          if (base === WHITEOUT_OPAQUE_DIR) {
-            await removeNotUnpacked(dirfd, parentParts.join('/'), unpacked);
-            continue;
-          }
-          if (base.startsWith(WHITEOUT_META_PREFIX)) continue; // AUFS metadata inside a directory
-          const victim = base.slice(WHITEOUT_PREFIX.length);
-          if (victim === '' || victim === '.' || victim === '..') throw new ArchiveError('whiteout names no entry', h.name);
-          await removeAllAt(dirfd, victim);
+      const parent = parentParts.join('/');
+      if (base.startsWith(WHITEOUT_PREFIX)) {
+        if (base === WHITEOUT_OPAQUE_DIR) {
+          // Needs everything before it on disk, and the set of what this tar wrote.
+          await queue.drain();
+          const dirfd = await root.openDirCreate(parentParts);
+          try { await removeNotUnpacked(dirfd, parent, unpacked); } finally { closeSync(dirfd); }
           continue;
         }
-        const existing = await statAt(dirfd, base);
-        const merge = existing !== null && isDirMode(existing.mode) && h.type === 'dir';
-        if (existing !== null && !merge) await removeAllAt(dirfd, base);
-        await createEntry(root, dirfd, base, entry, merge);
-        if (h.type === 'dir') dirs.push({ parts, header: h });
-        unpacked.add(parts.join('/'));
-      } finally {
-        closeSync(dirfd);
+        if (base.startsWith(WHITEOUT_META_PREFIX)) continue; // AUFS metadata inside a directory
+        const victim = base.slice(WHITEOUT_PREFIX.length);
+        if (victim === '' || victim === '.' || victim === '..') throw new ArchiveError('whiteout names no entry', h.name);
+        await queue.push({ kind: ApplyOpKind.Whiteout, parent, name: victim }, h.name);
+        continue;
       }
+      if (h.type === 'file' && h.size > LARGE_FILE) {
+        await queue.drain();
+        const dirfd = await root.openDirCreate(parentParts);
+        try {
+          const existing = await statAt(dirfd, base);
+          if (existing !== null) await removeAllAt(dirfd, base);
+          await createEntry(root, dirfd, base, entry, false);
+        } finally {
+          closeSync(dirfd);
+        }
+      } else {
+        const op = baseOp(OP_KIND[h.type], parent, base, h);
+        if (h.type === 'file') {
+          let data: Buffer[] | null = entry.takeBuffered();
+          if (data === null) {
+            data = [];
+            for await (const chunk of entry.body()) data.push(chunk);
+          }
+          op.data = data;
+        } else if (h.type === 'symlink') {
+          op.linkname = h.linkname;
+        } else if (h.type === 'link') {
+          const target = cleanName(h.linkname, 'hardlink target');
+          if (target.length === 0) throw new ArchiveError('hardlink to the layer root', h.name);
+          op.linkParent = target.slice(0, -1).join('/');
+          op.linkName = target[target.length - 1]!;
+        } else if (h.type === 'char' || h.type === 'block') {
+          op.devMajor = h.devmajor;
+          op.devMinor = h.devminor;
+        }
+        await queue.push(op, h.name);
+      }
+      if (h.type === 'dir') dirs.push({ parts, header: h });
+      unpacked.add(parts.join('/'));
     }
     // Directory times last: creating their children changed them.
     for (const { parts, header } of dirs) {
-      if (parts.length === 0) {
-        await utimensat(C.AT_FDCWD, procPath(root.fd), ...times(header), 0);
-        continue;
-      }
-      const dirfd = await root.openDir(parts.slice(0, -1)).catch(() => -1);
-      if (dirfd === -1) continue; // removed by a later whiteout
-      try {
-        if ((await statAt(dirfd, parts[parts.length - 1]!)) !== null) {
-          await utimensat(dirfd, parts[parts.length - 1]!, ...times(header), C.AT_SYMLINK_NOFOLLOW);
-        }
-      } finally {
-        closeSync(dirfd);
-      }
+      if (parts.length === 0) continue;
+      await queue.push(baseOp(ApplyOpKind.DirTimes, parts.slice(0, -1).join('/'), parts[parts.length - 1]!, header), header.name);
     }
+    await queue.drain();
+    const rootDir = dirs.find((d) => d.parts.length === 0);
+    if (rootDir !== undefined) await utimensat(C.AT_FDCWD, procPath(root.fd), ...times(rootDir.header), 0);
   } finally {
+    // A failed batch may still be running: wait for it before the root fd goes away.
+    await queue.drain().catch(() => undefined);
     root.close();
   }
   return size;

@@ -1,9 +1,12 @@
 // changes.ts: the changes between two trees (the engine's ChangesDirs) and their size
-// (ChangesSize). Reads only: lstat and security.capability of each entry. Never follows a
+// (ChangesSize). Both trees are walked together, one directory at a time, with the addon's
+// scanDir (lstat and security.capability of every entry in one call). Never follows a
 // symlink. Semantics kept from the engine:
 //   - an entry is Modify when mode, uid, gid, rdev differ, or for non-directories when size
 //     or mtime differ (an mtime with zero nanoseconds matches any with the same second, as
 //     tar truncates), or when security.capability differs;
+//   - an entry with the same inode on the same device in both trees is unchanged, and a
+//     directory with the same inode is not walked at all (it is the same tree);
 //   - a directory whose contents changed is reported Modify too (except '/'), before them;
 //   - a deleted directory is one Delete; a parent of '' makes everything an Add.
 import { promises as fsp } from 'node:fs';
@@ -11,65 +14,41 @@ import type { BigIntStats } from 'node:fs';
 import * as path from 'node:path';
 import { ChangeKind, type Change } from '../driver';
 import { hasCode } from '../errors';
-import { lgetxattr } from '../native';
+import { C, ScanField as F, ScanFlag, scanDir, type ScanResult } from '../native';
 
-interface Node {
-  name: string;
-  stat: BigIntStats;
-  capability: Buffer | null;
-  children: Map<string, Node> | null; // null for non-directories
-  added: boolean;
+const EMPTY_SCAN: ScanResult = { names: [], stats: new Float64Array(0), xattrs: [] };
+
+function capabilityOf(scan: ScanResult, i: number): Buffer | null {
+  const xs = scan.xattrs[i];
+  if (!xs) return null;
+  for (let k = 0; k + 1 < xs.length; k += 2) if (xs[k] === 'security.capability') return xs[k + 1] as Buffer;
+  return null;
 }
 
-const WALK_CONCURRENCY = 32;
-
-async function readCapability(p: string, st: BigIntStats): Promise<Buffer | null> {
-  if (st.isSymbolicLink()) return null;
-  try {
-    return await lgetxattr(p, 'security.capability');
-  } catch (err) {
-    if (hasCode(err, 'ENODATA') || hasCode(err, 'ENOTSUP') || hasCode(err, 'EOPNOTSUPP')) return null;
-    throw err;
-  }
+function isDir(scan: ScanResult, i: number): boolean {
+  return (scan.stats[i * F.count + F.mode]! & C.S_IFMT) === C.S_IFDIR;
 }
 
-/** Runs `fn` over items with at most `limit` in flight. */
-export async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const workers: Promise<void>[] = [];
-  for (let w = 0; w < Math.min(limit, items.length); w++) {
-    workers.push((async () => {
-      while (next < items.length) await fn(items[next++]!);
-    })());
-  }
-  await Promise.all(workers);
+/** Same inode on the same device: the very same file (or, for a directory, tree). */
+function sameInode(a: ScanResult, i: number, b: ScanResult, j: number): boolean {
+  const x = i * F.count;
+  const y = j * F.count;
+  return a.stats[x + F.dev] === b.stats[y + F.dev] && a.stats[x + F.inoLow] === b.stats[y + F.inoLow] &&
+    a.stats[x + F.inoHigh] === b.stats[y + F.inoHigh];
 }
 
-async function collect(dir: string, name: string, st: BigIntStats): Promise<Node> {
-  const node: Node = { name, stat: st, capability: await readCapability(dir, st), children: null, added: false };
-  if (!st.isDirectory()) return node;
-  node.children = new Map();
-  const names = (await fsp.readdir(dir)).sort();
-  const kids: Node[] = new Array(names.length);
-  await forEachLimit(names.map((n, i) => [n, i] as const), WALK_CONCURRENCY, async ([n, i]) => {
-    const p = path.join(dir, n);
-    kids[i] = await collect(p, n, await fsp.lstat(p, { bigint: true }));
-  });
-  for (const k of kids) node.children.set(k.name, k);
-  return node;
-}
-
-function sameFsTime(a: BigIntStats, b: BigIntStats): boolean {
-  if (a.mtimeNs === b.mtimeNs) return true;
-  const sec = 1_000_000_000n;
-  const zeroNsec = a.mtimeNs % sec === 0n || b.mtimeNs % sec === 0n;
-  return zeroNsec && a.mtimeNs / sec === b.mtimeNs / sec;
-}
-
-function statDifferent(o: BigIntStats, n: BigIntStats): boolean {
-  if (o.mode !== n.mode || o.uid !== n.uid || o.gid !== n.gid || o.rdev !== n.rdev) return true;
-  if (!o.isDirectory() && (!sameFsTime(o, n) || o.size !== n.size)) return true;
-  return false;
+function statDifferent(o: ScanResult, i: number, n: ScanResult, j: number): boolean {
+  const a = o.stats;
+  const b = n.stats;
+  const x = i * F.count;
+  const y = j * F.count;
+  if (a[x + F.mode] !== b[y + F.mode] || a[x + F.uid] !== b[y + F.uid] || a[x + F.gid] !== b[y + F.gid] ||
+      a[x + F.rdevMajor] !== b[y + F.rdevMajor] || a[x + F.rdevMinor] !== b[y + F.rdevMinor]) return true;
+  if ((a[x + F.mode]! & C.S_IFMT) === C.S_IFDIR) return false;
+  if (a[x + F.size] !== b[y + F.size]) return true;
+  const sameTime = a[x + F.mtimeSec] === b[y + F.mtimeSec] &&
+    (a[x + F.mtimeNsec] === b[y + F.mtimeNsec] || a[x + F.mtimeNsec] === 0 || b[y + F.mtimeNsec] === 0);
+  return !sameTime;
 }
 
 function capEqual(a: Buffer | null, b: Buffer | null): boolean {
@@ -77,49 +56,49 @@ function capEqual(a: Buffer | null, b: Buffer | null): boolean {
   return a.equals(b);
 }
 
-function addChanges(node: Node, nodePath: string, old: Node | null, out: Change[]): void {
+const join = (rel: string, name: string): string => (rel === '/' ? `/${name}` : `${rel}/${name}`);
+
+/**
+ * Appends the changes under directory `rel` (newDir vs oldDir; oldDir '' = absent) to `out`.
+ * `reported` says whether `rel` itself was already reported Add or Modify by its parent.
+ */
+async function compareDir(newDir: string, oldDir: string, rel: string, reported: boolean, out: Change[]): Promise<void> {
   const sizeAtEntry = out.length;
-  if (old === null) {
-    out.push({ path: nodePath, kind: ChangeKind.Add });
-    node.added = true;
-  }
-  const oldChildren = new Map<string, Node>(old !== null && node.children !== null && old.children !== null ? old.children : []);
-  if (node.children !== null) {
-    for (const [name, child] of node.children) {
-      const childPath = nodePath === '/' ? `/${name}` : `${nodePath}/${name}`;
-      const oldChild = oldChildren.get(name) ?? null;
-      if (oldChild !== null) {
-        if (statDifferent(oldChild.stat, child.stat) || !capEqual(oldChild.capability, child.capability)) {
-          out.push({ path: childPath, kind: ChangeKind.Modify });
-          child.added = true;
-        }
-        oldChildren.delete(name);
-      }
-      addChanges(child, childPath, oldChild, out);
+  const [cur, old] = await Promise.all([
+    scanDir(newDir, ScanFlag.capability),
+    oldDir === '' ? EMPTY_SCAN : scanDir(oldDir, ScanFlag.capability),
+  ]);
+  const oldIndex = new Map<string, number>();
+  old.names.forEach((n, i) => oldIndex.set(n, i));
+  for (let j = 0; j < cur.names.length; j++) {
+    const name = cur.names[j]!;
+    const childRel = join(rel, name);
+    const i = oldIndex.get(name);
+    if (i === undefined) {
+      out.push({ path: childRel, kind: ChangeKind.Add });
+      if (isDir(cur, j)) await compareDir(path.join(newDir, name), '', childRel, true, out);
+      continue;
+    }
+    oldIndex.delete(name);
+    if (sameInode(old, i, cur, j)) continue;
+    let childReported = false;
+    if (statDifferent(old, i, cur, j) || !capEqual(capabilityOf(old, i), capabilityOf(cur, j))) {
+      out.push({ path: childRel, kind: ChangeKind.Modify });
+      childReported = true;
+    }
+    if (isDir(cur, j)) {
+      await compareDir(path.join(newDir, name), isDir(old, i) ? path.join(oldDir, name) : '', childRel, childReported, out);
     }
   }
-  for (const name of oldChildren.keys()) {
-    out.push({ path: nodePath === '/' ? `/${name}` : `${nodePath}/${name}`, kind: ChangeKind.Delete });
-  }
-  // Changes inside an unchanged directory still carry it, so its permissions are restored.
-  if (out.length > sizeAtEntry && node.children !== null && !node.added && nodePath !== '/') {
-    out.splice(sizeAtEntry, 0, { path: nodePath, kind: ChangeKind.Modify });
-  }
+  for (const name of oldIndex.keys()) out.push({ path: join(rel, name), kind: ChangeKind.Delete });
+  // Changes inside an unreported directory still carry it, so its permissions are restored.
+  if (out.length > sizeAtEntry && !reported && rel !== '/') out.splice(sizeAtEntry, 0, { path: rel, kind: ChangeKind.Modify });
 }
 
 /** The changes that turn `oldDir` into `newDir`; `oldDir` '' means an empty tree. */
 export async function changesDirs(newDir: string, oldDir: string): Promise<Change[]> {
-  const newRoot = await collect(newDir, '/', await fsp.lstat(newDir, { bigint: true }));
-  let oldRoot: Node | null = null;
-  if (oldDir !== '') oldRoot = await collect(oldDir, '/', await fsp.lstat(oldDir, { bigint: true }));
   const out: Change[] = [];
-  if (oldRoot === null) {
-    // Everything is new; the root itself is not a change.
-    newRoot.added = true;
-    addChanges(newRoot, '/', { ...newRoot, children: new Map() }, out);
-  } else {
-    addChanges(newRoot, '/', oldRoot, out);
-  }
+  await compareDir(newDir, oldDir, '/', true, out);
   return out;
 }
 

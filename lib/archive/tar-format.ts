@@ -62,13 +62,25 @@ export function parseNumeric(buf: Buffer, off: number, len: number): number {
     }
     return v;
   }
-  let s = field.toString('latin1');
-  const nul = s.indexOf('\0');
-  if (nul !== -1) s = s.slice(0, nul);
-  s = s.trim();
-  if (s === '') return 0;
-  if (!/^[0-7]+$/.test(s)) return NaN;
-  return parseInt(s, 8);
+  // Octal digits, optionally surrounded by spaces and ended by NUL or space.
+  let i = 0;
+  const end = field.length;
+  while (i < end && field[i] === 0x20) i++;
+  let v = 0;
+  let digits = 0;
+  for (; i < end; i++) {
+    const c = field[i]!;
+    if (c >= 0x30 && c <= 0x37) {
+      v = v * 8 + (c - 0x30);
+      digits++;
+      continue;
+    }
+    if (c === 0) return v; // what follows a NUL terminator is not looked at
+    if (c === 0x20) break;
+    return NaN;
+  }
+  for (; i < end; i++) if (field[i] !== 0 && field[i] !== 0x20) return NaN;
+  return digits === 0 ? 0 : v;
 }
 
 function checksumOf(block: Buffer): { unsigned: number; signed: number } {

@@ -21,7 +21,11 @@ export const DEFAULT_TAR_LIMITS: TarLimits = Object.freeze({ maxRecordSize: 1 <<
 export interface TarEntry {
   header: TarEntryHeader;
   body(): AsyncGenerator<Buffer>;
+  /** The whole body if it is already buffered (no await), else null; then use body(). */
+  takeBuffered(): Buffer[] | null;
 }
+
+const NO_RECORDS: ReadonlyMap<string, Buffer> = new Map();
 
 /** A byte queue over an async iterable, with exact-length reads. */
 class ByteSource {
@@ -60,6 +64,12 @@ class ByteSource {
     return out;
   }
 
+  /** Discards `n` buffered bytes (call fill first or check available). */
+  drop(n: number): void {
+    let left = n;
+    while (left > 0) left -= this.takeUpTo(left).length;
+  }
+
   /** Exactly `n` buffered bytes (call fill first). */
   take(n: number): Buffer {
     const first = this.chunks[0]!;
@@ -87,6 +97,10 @@ async function readExact(src: ByteSource, n: number, what: string): Promise<Buff
 }
 
 async function skip(src: ByteSource, n: number, what: string): Promise<void> {
+  if (src.available >= n) {
+    src.drop(n);
+    return;
+  }
   let left = n;
   while (left > 0) {
     if (!(await src.fill(1))) throw truncated(what);
@@ -113,13 +127,12 @@ function parseDecimal(v: Buffer | undefined, what: string, name: string): number
 export async function* readTar(source: AsyncIterable<Buffer | string>, limits: TarLimits = DEFAULT_TAR_LIMITS): AsyncGenerator<TarEntry> {
   const src = new ByteSource(source);
   let pax = new Map<string, Buffer>();
-  const globalPax = new Map<string, Buffer>();
   let longName: Buffer | undefined;
   let longLink: Buffer | undefined;
   let count = 0;
   try {
     for (;;) {
-      if (!(await src.fill(BLOCK))) {
+      if (src.available < BLOCK && !(await src.fill(BLOCK))) {
         if (src.available > 0) throw truncated('header');
         return; // EOF on a block boundary without the end marker: accepted, as Go's and GNU tar do
       }
@@ -140,19 +153,21 @@ export async function* readTar(source: AsyncIterable<Buffer | string>, limits: T
         }
         const records = parsePax(data);
         if (typeof records === 'string') throw new ArchiveError(records, rawName);
-        if (raw.typeflag === 'g') for (const [k, v] of records) globalPax.set(k, v);
-        else for (const [k, v] of records) pax.set(k, v);
+        // Global headers are ignored, as the engine ignores them.
+        if (raw.typeflag === 'x') for (const [k, v] of records) pax.set(k, v);
         continue;
       }
       const type = entryTypeOf(raw.typeflag);
-      const merged = new Map([...globalPax, ...pax]);
+      const merged: ReadonlyMap<string, Buffer> = pax.size === 0 ? NO_RECORDS : pax;
       const name = merged.get('path')?.toString('utf8') ?? longName?.toString('utf8') ?? rawName;
       if (type === undefined) {
         throw new ArchiveError(`unsupported tar entry type ${JSON.stringify(raw.typeflag)}`, name);
       }
       if (++count > limits.maxEntries) throw new ArchiveError(`archive has more than ${limits.maxEntries} entries`);
       const xattrs = new Map<string, Buffer>();
-      for (const [k, v] of merged) if (k.startsWith('SCHILY.xattr.')) xattrs.set(k.slice('SCHILY.xattr.'.length), v);
+      if (merged !== NO_RECORDS) {
+        for (const [k, v] of merged) if (k.startsWith('SCHILY.xattr.')) xattrs.set(k.slice('SCHILY.xattr.'.length), v);
+      }
       const mtime = parseTime(merged.get('mtime')) ?? { sec: raw.mtime, nsec: 0 };
       const atime = parseTime(merged.get('atime'));
       const size = type === 'file' ? (parseDecimal(merged.get('size'), 'size', name) ?? raw.size) : 0;
@@ -169,7 +184,7 @@ export async function* readTar(source: AsyncIterable<Buffer | string>, limits: T
         gname: merged.get('gname')?.toString('utf8') ?? raw.gname,
         xattrs,
       };
-      pax = new Map();
+      if (pax.size > 0) pax = new Map();
       longName = undefined;
       longLink = undefined;
       let remaining = size;
@@ -181,7 +196,17 @@ export async function* readTar(source: AsyncIterable<Buffer | string>, limits: T
           yield chunk;
         }
       };
-      yield { header, body };
+      const takeBuffered = (): Buffer[] | null => {
+        if (src.available < remaining) return null;
+        const chunks: Buffer[] = [];
+        while (remaining > 0) {
+          const chunk = src.takeUpTo(remaining);
+          remaining -= chunk.length;
+          chunks.push(chunk);
+        }
+        return chunks;
+      };
+      yield { header, body, takeBuffered };
       await skip(src, remaining + padding(size), `data of ${JSON.stringify(name)}`);
     }
   } finally {
@@ -192,7 +217,8 @@ export async function* readTar(source: AsyncIterable<Buffer | string>, limits: T
 /** Header fields the writer needs; anything that does not fit ustar goes to PAX. */
 export interface WriteHeader {
   name: string; type: TarEntryHeader['type']; mode: number; uid: number; gid: number; size: number;
-  mtimeSec: number; linkname?: string; devmajor?: number; devminor?: number; xattrs?: ReadonlyMap<string, Buffer>;
+  mtimeSec: number; mtimeNsec?: number; linkname?: string; devmajor?: number; devminor?: number;
+  xattrs?: ReadonlyMap<string, Buffer>;
 }
 
 /** The header block(s) for one entry: a PAX header first when a field does not fit ustar. */
@@ -205,7 +231,11 @@ export function headerBlocks(h: WriteHeader): Buffer {
   if (h.uid > octalLimit(8)) records.push(['uid', Buffer.from(String(h.uid))]);
   if (h.gid > octalLimit(8)) records.push(['gid', Buffer.from(String(h.gid))]);
   if (h.size > octalLimit(12)) records.push(['size', Buffer.from(String(h.size))]);
-  if (h.mtimeSec < 0 || h.mtimeSec > octalLimit(12)) records.push(['mtime', Buffer.from(String(h.mtimeSec))]);
+  if (h.mtimeNsec !== undefined && h.mtimeNsec !== 0) {
+    records.push(['mtime', Buffer.from(`${h.mtimeSec}.${String(h.mtimeNsec).padStart(9, '0')}`)]);
+  } else if (h.mtimeSec < 0 || h.mtimeSec > octalLimit(12)) {
+    records.push(['mtime', Buffer.from(String(h.mtimeSec))]);
+  }
   for (const [k, v] of h.xattrs ?? []) records.push([`SCHILY.xattr.${k}`, v]);
   const main = encodeHeader({
     name, linkname, type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, size: h.size, mtime: h.mtimeSec,

@@ -3,8 +3,10 @@
 // from getDriver(name, root, options). After each case, outstanding gets are put, the driver is
 // cleaned up and the root removed (unmounting leftovers). A driver whose init throws a "try
 // the next driver" error (not supported / prerequisites / incompatible fs) has every case of
-// that variant skipped with the init error's message: never a silent pass.
-import { describe, test } from 'node:test';
+// that variant skipped with the init error's message: never a silent pass. A variant may bring
+// its own place for roots (e.g. a loop-device filesystem made once in `before`, a fresh
+// directory on it per case from `makeRoot`); by default the root is in the case's temp dir.
+import { after, before, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import { IncompatibleFsError, NotSupportedError, PrerequisitesError, getDriver } from '../../lib/index';
 import type { Driver } from '../../lib/index';
@@ -30,9 +32,23 @@ export interface ConformanceCase {
   run(ctx: CaseContext): Promise<void>;
 }
 
+/** A case's root made by a variant, and how to remove it (runs even when the case failed). */
+export interface VariantRoot {
+  root: string;
+  teardown(): Promise<void>;
+}
+
 export interface Variant {
   label: string;
   options: string[];
+  /** Skip every case of the variant with this reason (e.g. a missing mkfs tool). */
+  skip?: string | false;
+  /** Runs once before the variant's cases (e.g. make a filesystem). */
+  before?: () => Promise<void>;
+  /** Runs once after the variant's cases, even when they or `before` failed. */
+  after?: () => Promise<void>;
+  /** Makes a fresh root for one case; default: `tmp/root` in the case's temp dir. */
+  makeRoot?: (tmp: TmpDir) => Promise<VariantRoot>;
 }
 
 /** Forwards to `d`, counting successful gets and puts per id so cleanup can balance them. */
@@ -69,9 +85,11 @@ async function runCase(t: TestContext, driverName: string, variant: Variant, c: 
   const counts = new Map<string, number>();
   let raw: Driver | undefined;
   let failed = false;
+  let made: VariantRoot | undefined;
   const cleanupErrors: string[] = [];
   try {
-    const root = await tmp.mkdir('root', 0o700);
+    made = variant.makeRoot !== undefined ? await variant.makeRoot(tmp) : undefined;
+    const root = made !== undefined ? made.root : await tmp.mkdir('root', 0o700);
     await tmp.mkdir('scratch');
     try {
       raw = await getDriver(driverName, root, variant.options);
@@ -103,6 +121,13 @@ async function runCase(t: TestContext, driverName: string, variant: Variant, c: 
         cleanupErrors.push(`cleanup(): ${(err as Error).message}`);
       }
     }
+    if (made !== undefined) {
+      try {
+        await made.teardown();
+      } catch (err) {
+        cleanupErrors.push(`root teardown: ${(err as Error).message}`);
+      }
+    }
     await tmp.cleanup();
     // Report cleanup failures only when the case itself passed (else they hide the real error).
     if (!failed && cleanupErrors.length > 0) throw new Error(cleanupErrors.join('\n'));
@@ -112,7 +137,9 @@ async function runCase(t: TestContext, driverName: string, variant: Variant, c: 
 /** Registers the conformance suite for `driverName` with node:test, once per variant. */
 export function runDriverSuite(driverName: string, variants: Variant[] = [{ label: 'default', options: [] }]): void {
   for (const variant of variants) {
-    describe(`${driverName} conformance [${variant.label}]`, () => {
+    describe(`${driverName} conformance [${variant.label}]`, { skip: variant.skip ?? false }, () => {
+      if (variant.before !== undefined) before(variant.before);
+      if (variant.after !== undefined) after(variant.after);
       for (const c of cases) {
         test(c.name, { timeout: 300_000 }, (t) => runCase(t, driverName, variant, c));
       }
