@@ -42,7 +42,7 @@ export interface TreeScan extends ScanResult {
 /** Offsets within one entry's block of scanDir stats. */
 export const ScanField = Object.freeze({
   mode: 0, uid: 1, gid: 2, rdevMajor: 3, rdevMinor: 4, size: 5, mtimeSec: 6, mtimeNsec: 7,
-  inoHigh: 8, inoLow: 9, dev: 10, nlink: 11, count: 12,
+  inoHigh: 8, inoLow: 9, dev: 10, nlink: 11, blocks: 12, count: 13,
 } as const);
 
 /** scanDir flags. */
@@ -88,6 +88,7 @@ interface Addon {
   applyBatch(rootFd: number, ops: Buffer, count: number, chunks: Uint8Array[], xattrs: Array<string | Buffer>): Promise<number>;
   scanDir(path: string, flags: number): Promise<ScanResult>;
   scanTree(path: string, flags: number): Promise<TreeScan>;
+  sparseMap(path: string): Promise<Float64Array>;
   readFiles(rootPath: string, paths: string[], sizes: number[]): Promise<{ data: Buffer; lengths: number[] }>;
   ficlone(srcFd: number, dstFd: number): Promise<void>;
   copyFileRange(srcFd: number, dstFd: number, length: number): Promise<number>;
@@ -229,6 +230,8 @@ export const syncfs = wrap(addon.syncfs);
 export const applyBatch = wrap(addon.applyBatch);
 /** getdents64 + fstatat of every entry of a directory (and optionally its xattrs), in one call. */
 export const scanDir = wrap(addon.scanDir);
+/** lseek(SEEK_DATA/SEEK_HOLE) over a file: its data extents as [offset, length, ...]. */
+export const sparseMap = wrap(addon.sparseMap);
 /** scanDir of a directory and of every directory below it, depth first, in one call. */
 export const scanTree = wrap(addon.scanTree);
 /** openat2(RESOLVE_BENEATH) + read + close of several files below one directory into one buffer. */

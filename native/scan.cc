@@ -25,7 +25,7 @@ namespace gd {
 
 namespace {
 
-constexpr int kStatFields = 12;  // see JS_scanDir's doc line for the order
+constexpr int kStatFields = 13;  // see JS_scanDir's doc line for the order
 constexpr int kWithCapability = 1;
 constexpr int kWithAllXattrs = 2;
 
@@ -148,6 +148,7 @@ void FillStats(double* f, const struct stat& st) {
   f[6] = static_cast<double>(st.st_mtim.tv_sec); f[7] = static_cast<double>(st.st_mtim.tv_nsec);
   f[8] = static_cast<double>(ino >> 32); f[9] = static_cast<double>(ino & 0xffffffffu);
   f[10] = static_cast<double>(st.st_dev); f[11] = static_cast<double>(st.st_nlink);
+  f[12] = static_cast<double>(st.st_blocks);
 }
 
 Napi::Value XattrsToJs(Napi::Env env, const Entry& e) {
@@ -165,7 +166,7 @@ Napi::Value XattrsToJs(Napi::Env env, const Entry& e) {
 
 // scanDir(path, flags): open(path, O_DIRECTORY|O_NOFOLLOW), getdents64, fstatat(AT_SYMLINK_NOFOLLOW)
 // each entry — man 2 getdents64, man 2 fstatat. Resolves to { names, stats: Float64Array of
-// [mode, uid, gid, rdevMajor, rdevMinor, size, mtimeSec, mtimeNsec, inoHigh, inoLow, dev, nlink]
+// [mode, uid, gid, rdevMajor, rdevMinor, size, mtimeSec, mtimeNsec, inoHigh, inoLow, dev, nlink, blocks]
 // per entry, xattrs: Array<Array<string|Buffer>|null> } sorted by name (byte order). flags: 1 =
 // read security.capability, 2 = read every xattr (llistxattr + lgetxattr).
 static Napi::Value JS_scanDir(const Napi::CallbackInfo& info) {
@@ -426,7 +427,57 @@ static Napi::Value JS_readFiles(const Napi::CallbackInfo& info) {
   });
 }
 
+namespace {
+struct Extents {
+  std::vector<double> pairs;  // offset, length, offset, length, ...
+};
+}  // namespace
+
+// sparseMap(path): open(path, O_RDONLY|O_NOFOLLOW), then lseek(SEEK_DATA) / lseek(SEEK_HOLE)
+// to the end — man 2 lseek. Resolves to a Float64Array of [offset, length] data extents.
+static Napi::Value JS_sparseMap(const Napi::CallbackInfo& info) {
+  std::string path;
+  if (!ArgString(info, 0, "path", &path)) return info.Env().Undefined();
+  return Worker<Extents>::Run(info.Env(), [=](Extents* out) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return Fail(errno, "open", path);
+    struct stat st;
+    if (::fstat(fd, &st) != 0) {
+      int err = errno;
+      ::close(fd);
+      return Fail(err, "fstat", path);
+    }
+    off_t pos = 0;
+    while (pos < st.st_size) {
+      off_t data = ::lseek(fd, pos, SEEK_DATA);
+      if (data < 0) {
+        if (errno == ENXIO) break;  // only a hole remains
+        int err = errno;
+        ::close(fd);
+        return Fail(err, "lseek", path, "", "lseek(" + Quote(path) + ", " + std::to_string(pos) + ", SEEK_DATA)");
+      }
+      off_t hole = ::lseek(fd, data, SEEK_HOLE);
+      if (hole < 0) {
+        int err = errno;
+        ::close(fd);
+        return Fail(err, "lseek", path, "", "lseek(" + Quote(path) + ", " + std::to_string(data) + ", SEEK_HOLE)");
+      }
+      if (hole > st.st_size) hole = st.st_size;
+      out->pairs.push_back(static_cast<double>(data));
+      out->pairs.push_back(static_cast<double>(hole - data));
+      pos = hole;
+    }
+    ::close(fd);
+    return Ok();
+  }, [](Napi::Env env, Extents* e) -> Napi::Value {
+    Napi::Float64Array a = Napi::Float64Array::New(env, e->pairs.size());
+    for (size_t i = 0; i < e->pairs.size(); i++) a[i] = e->pairs[i];
+    return a;
+  });
+}
+
 void InitScan(Napi::Env env, Napi::Object exports) {
+  exports.Set("sparseMap", Napi::Function::New(env, JS_sparseMap, "sparseMap"));
   exports.Set("scanDir", Napi::Function::New(env, JS_scanDir, "scanDir"));
   exports.Set("scanTree", Napi::Function::New(env, JS_scanTree, "scanTree"));
   exports.Set("readFiles", Napi::Function::New(env, JS_readFiles, "readFiles"));

@@ -4,14 +4,14 @@
 // (then only metadata is applied), and directory times are set last. Returns the sum of the
 // entries' sizes. Every write is fd-relative under a Root handle (root.ts); a final name is
 // never followed. Hostile names are refused with ArchiveError naming the entry.
-import { promises as fsp, write as fsWrite } from 'node:fs';
+import { ftruncate as fsFtruncate, promises as fsp, write as fsWrite } from 'node:fs';
 import { promisify } from 'node:util';
 import { createGunzip } from 'node:zlib';
 import { Readable } from 'node:stream';
 import { ArchiveError, hasCode } from '../errors';
 import {
   ApplyOpKind, C, closeSync, fchmod, fchmodat, fchown, fchownat, fsetxattr, fstatat, linkat, lsetxattr,
-  mkdirat, mknodat, openat, removeAllAt, symlinkat, utimensat, type StatResult,
+  mkdirat, mknodat, openat, removeAllAt, setxattr, symlinkat, utimensat, type StatResult,
 } from '../native';
 import { BatchQueue, type BatchOp } from './apply-batch';
 import { Root, cleanName, procPath } from './root';
@@ -20,10 +20,20 @@ import { DEFAULT_TAR_LIMITS, readTar, type TarEntry, type TarLimits } from './ta
 import { WHITEOUT_META_PREFIX, WHITEOUT_OPAQUE_DIR, WHITEOUT_PREFIX } from './whiteout';
 
 const writeFd = promisify(fsWrite);
+const ftruncateFd = promisify(fsFtruncate);
 
 export interface ApplyOptions {
   limits?: TarLimits;
+  /**
+   * How deletions are written into the layer: 'aufs' (default) removes what a `.wh.NAME`
+   * names and empties an opaque directory of what lower entries put there; 'overlay' writes
+   * overlayfs's own form into a diff directory instead — a 0/0 character device for
+   * `.wh.NAME` and trusted.overlay.opaque=y for `.wh..wh..opq` — and removes nothing.
+   */
+  whiteouts?: 'aufs' | 'overlay';
 }
+
+const OVERLAY_OPAQUE_XATTR = 'trusted.overlay.opaque';
 
 /** Peeks at the first bytes: gzip is decompressed; other compressions are refused clearly. */
 async function* decompressed(input: AsyncIterable<Buffer | string>): AsyncGenerator<Buffer> {
@@ -84,11 +94,30 @@ function ignorableXattrError(err: unknown): boolean {
   return hasCode(err, 'ENOTSUP') || hasCode(err, 'EOPNOTSUPP') || hasCode(err, 'EPERM');
 }
 
+/** Writes the entry's data; a sparse file's extents go to their offsets, holes stay holes. */
 async function writeBody(fd: number, entry: TarEntry): Promise<void> {
+  const sparse = entry.header.sparse;
+  let extent = 0;
+  let extentLeft = sparse?.extents[0]?.[1] ?? Infinity;
+  let position = sparse?.extents[0]?.[0] ?? 0;
   for await (const chunk of entry.body()) {
     let off = 0;
-    while (off < chunk.length) off += (await writeFd(fd, chunk, off, chunk.length - off, null)).bytesWritten;
+    while (off < chunk.length) {
+      if (sparse !== undefined) {
+        while (extentLeft === 0) {
+          extent++;
+          position = sparse.extents[extent]![0];
+          extentLeft = sparse.extents[extent]![1];
+        }
+      }
+      const len = Math.min(chunk.length - off, extentLeft);
+      const n = (await writeFd(fd, chunk, off, len, position)).bytesWritten;
+      off += n;
+      position += n;
+      extentLeft -= n;
+    }
   }
+  if (sparse !== undefined) await ftruncateFd(fd, sparse.realSize);
 }
 
 /** Creates one non-whiteout entry as `name` in `dirfd` and applies its metadata (except dir times). */
@@ -192,6 +221,7 @@ export async function applyLayer(dir: string, input: NodeJS.ReadableStream | Asy
   const source = input as AsyncIterable<Buffer | string>;
   const root = await Root.open(dir);
   const queue = new BatchQueue(root.fd);
+  const overlay = options.whiteouts === 'overlay';
   let size = 0;
   const unpacked = new Set<string>();
   const dirs: Array<{ parts: string[]; header: TarEntryHeader }> = [];
@@ -218,16 +248,28 @@ export async function applyLayer(dir: string, input: NodeJS.ReadableStream | Asy
           // Needs everything before it on disk, and the set of what this tar wrote.
           await queue.drain();
           const dirfd = await root.openDirCreate(parentParts);
-          try { await removeNotUnpacked(dirfd, parent, unpacked); } finally { closeSync(dirfd); }
+          try {
+            if (overlay) await setxattr(procPath(dirfd), OVERLAY_OPAQUE_XATTR, Buffer.from('y'), 0);
+            else await removeNotUnpacked(dirfd, parent, unpacked);
+          } finally {
+            closeSync(dirfd);
+          }
           continue;
         }
         if (base.startsWith(WHITEOUT_META_PREFIX)) continue; // AUFS metadata inside a directory
         const victim = base.slice(WHITEOUT_PREFIX.length);
         if (victim === '' || victim === '.' || victim === '..') throw new ArchiveError('whiteout names no entry', h.name);
-        await queue.push({ kind: ApplyOpKind.Whiteout, parent, name: victim }, h.name);
+        if (overlay) {
+          // overlayfs's whiteout: a 0/0 character device owned as the tar entry says.
+          await queue.push({ ...baseOp(ApplyOpKind.Char, parent, victim, h), mode: 0, devMajor: 0, devMinor: 0, xattrs: new Map() }, h.name);
+          unpacked.add(parentParts.concat(victim).join('/'));
+        } else {
+          await queue.push({ kind: ApplyOpKind.Whiteout, parent, name: victim }, h.name);
+        }
         continue;
       }
-      if (h.type === 'file' && h.size > LARGE_FILE) {
+      if (h.sparse !== undefined) size += h.sparse.realSize - h.size; // counted at its real size, as the engine does
+      if (h.type === 'file' && (h.size > LARGE_FILE || h.sparse !== undefined)) {
         await queue.drain();
         const dirfd = await root.openDirCreate(parentParts);
         try {

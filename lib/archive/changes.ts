@@ -5,8 +5,8 @@
 //   - an entry is Modify when mode, uid, gid, rdev differ, or for non-directories when size
 //     or mtime differ (an mtime with zero nanoseconds matches any with the same second, as
 //     tar truncates), or when security.capability differs;
-//   - an entry with the same inode on the same device in both trees is unchanged, and a
-//     directory with the same inode is not walked at all (it is the same tree);
+//   - an entry with the same inode on the same device in both trees is unchanged without
+//     comparing it, and a directory with the same inode is not compared below (same tree);
 //   - a directory whose contents changed is reported Modify too (except '/'), before them;
 //   - a deleted directory is one Delete; a parent of '' makes everything an Add.
 import { promises as fsp } from 'node:fs';
@@ -14,41 +14,44 @@ import type { BigIntStats } from 'node:fs';
 import * as path from 'node:path';
 import { ChangeKind, type Change } from '../driver';
 import { hasCode } from '../errors';
-import { C, ScanField as F, ScanFlag, scanDir, type ScanResult } from '../native';
+import { C, ScanField as F, ScanFlag, scanTree, type TreeScan } from '../native';
 
-const EMPTY_SCAN: ScanResult = { names: [], stats: new Float64Array(0), xattrs: [] };
-
-function capabilityOf(scan: ScanResult, i: number): Buffer | null {
-  const xs = scan.xattrs[i];
-  if (!xs) return null;
-  for (let k = 0; k + 1 < xs.length; k += 2) if (xs[k] === 'security.capability') return xs[k + 1] as Buffer;
-  return null;
-}
-
-function isDir(scan: ScanResult, i: number): boolean {
-  return (scan.stats[i * F.count + F.mode]! & C.S_IFMT) === C.S_IFDIR;
+/** A scanned tree with each directory's children (indices into the scan, sorted by name). */
+class Tree {
+  readonly children: number[][];   // children[i + 1]: entries of directory i; children[0]: the root's
+  constructor(readonly scan: TreeScan) {
+    this.children = Array.from({ length: scan.names.length + 1 }, () => [] as number[]);
+    for (let i = 0; i < scan.names.length; i++) this.children[scan.parents[i]! + 1]!.push(i);
+  }
+  static async read(root: string): Promise<Tree> {
+    return new Tree(await scanTree(root, ScanFlag.capability));
+  }
+  static empty(): Tree {
+    return new Tree({ names: [], parents: new Int32Array(0), stats: new Float64Array(0), xattrs: [] });
+  }
+  f(i: number, field: number): number { return this.scan.stats[i * F.count + field]!; }
+  isDir(i: number): boolean { return (this.f(i, F.mode) & C.S_IFMT) === C.S_IFDIR; }
+  capability(i: number): Buffer | null {
+    const xs = this.scan.xattrs[i];
+    if (!xs) return null;
+    for (let k = 0; k + 1 < xs.length; k += 2) if (xs[k] === 'security.capability') return xs[k + 1] as Buffer;
+    return null;
+  }
 }
 
 /** Same inode on the same device: the very same file (or, for a directory, tree). */
-function sameInode(a: ScanResult, i: number, b: ScanResult, j: number): boolean {
-  const x = i * F.count;
-  const y = j * F.count;
-  return a.stats[x + F.dev] === b.stats[y + F.dev] && a.stats[x + F.inoLow] === b.stats[y + F.inoLow] &&
-    a.stats[x + F.inoHigh] === b.stats[y + F.inoHigh];
+function sameInode(a: Tree, i: number, b: Tree, j: number): boolean {
+  return a.f(i, F.dev) === b.f(j, F.dev) && a.f(i, F.inoLow) === b.f(j, F.inoLow) && a.f(i, F.inoHigh) === b.f(j, F.inoHigh);
 }
 
-function statDifferent(o: ScanResult, i: number, n: ScanResult, j: number): boolean {
-  const a = o.stats;
-  const b = n.stats;
-  const x = i * F.count;
-  const y = j * F.count;
-  if (a[x + F.mode] !== b[y + F.mode] || a[x + F.uid] !== b[y + F.uid] || a[x + F.gid] !== b[y + F.gid] ||
-      a[x + F.rdevMajor] !== b[y + F.rdevMajor] || a[x + F.rdevMinor] !== b[y + F.rdevMinor]) return true;
-  if ((a[x + F.mode]! & C.S_IFMT) === C.S_IFDIR) return false;
-  if (a[x + F.size] !== b[y + F.size]) return true;
-  const sameTime = a[x + F.mtimeSec] === b[y + F.mtimeSec] &&
-    (a[x + F.mtimeNsec] === b[y + F.mtimeNsec] || a[x + F.mtimeNsec] === 0 || b[y + F.mtimeNsec] === 0);
-  return !sameTime;
+function statDifferent(o: Tree, i: number, n: Tree, j: number): boolean {
+  if (o.f(i, F.mode) !== n.f(j, F.mode) || o.f(i, F.uid) !== n.f(j, F.uid) || o.f(i, F.gid) !== n.f(j, F.gid) ||
+      o.f(i, F.rdevMajor) !== n.f(j, F.rdevMajor) || o.f(i, F.rdevMinor) !== n.f(j, F.rdevMinor)) return true;
+  if (o.isDir(i)) return false;
+  if (o.f(i, F.size) !== n.f(j, F.size)) return true;
+  const on = o.f(i, F.mtimeNsec);
+  const nn = n.f(j, F.mtimeNsec);
+  return !(o.f(i, F.mtimeSec) === n.f(j, F.mtimeSec) && (on === nn || on === 0 || nn === 0));
 }
 
 function capEqual(a: Buffer | null, b: Buffer | null): boolean {
@@ -59,36 +62,31 @@ function capEqual(a: Buffer | null, b: Buffer | null): boolean {
 const join = (rel: string, name: string): string => (rel === '/' ? `/${name}` : `${rel}/${name}`);
 
 /**
- * Appends the changes under directory `rel` (newDir vs oldDir; oldDir '' = absent) to `out`.
- * `reported` says whether `rel` itself was already reported Add or Modify by its parent.
+ * Appends the changes inside one directory to `out`: `newDir`/`oldDir` are entry indices in
+ * their trees (-1 for the root; oldDir null when the directory is new or was not a directory).
+ * `reported` says whether the directory itself was already reported Add or Modify.
  */
-async function compareDir(newDir: string, oldDir: string, rel: string, reported: boolean, out: Change[]): Promise<void> {
+function compareDir(nt: Tree, newDir: number, ot: Tree, oldDir: number | null, rel: string, reported: boolean, out: Change[]): void {
   const sizeAtEntry = out.length;
-  const [cur, old] = await Promise.all([
-    scanDir(newDir, ScanFlag.capability),
-    oldDir === '' ? EMPTY_SCAN : scanDir(oldDir, ScanFlag.capability),
-  ]);
   const oldIndex = new Map<string, number>();
-  old.names.forEach((n, i) => oldIndex.set(n, i));
-  for (let j = 0; j < cur.names.length; j++) {
-    const name = cur.names[j]!;
+  if (oldDir !== null) for (const i of ot.children[oldDir + 1]!) oldIndex.set(ot.scan.names[i]!, i);
+  for (const j of nt.children[newDir + 1]!) {
+    const name = nt.scan.names[j]!;
     const childRel = join(rel, name);
     const i = oldIndex.get(name);
     if (i === undefined) {
       out.push({ path: childRel, kind: ChangeKind.Add });
-      if (isDir(cur, j)) await compareDir(path.join(newDir, name), '', childRel, true, out);
+      if (nt.isDir(j)) compareDir(nt, j, ot, null, childRel, true, out);
       continue;
     }
     oldIndex.delete(name);
-    if (sameInode(old, i, cur, j)) continue;
+    if (sameInode(ot, i, nt, j)) continue;
     let childReported = false;
-    if (statDifferent(old, i, cur, j) || !capEqual(capabilityOf(old, i), capabilityOf(cur, j))) {
+    if (statDifferent(ot, i, nt, j) || !capEqual(ot.capability(i), nt.capability(j))) {
       out.push({ path: childRel, kind: ChangeKind.Modify });
       childReported = true;
     }
-    if (isDir(cur, j)) {
-      await compareDir(path.join(newDir, name), isDir(old, i) ? path.join(oldDir, name) : '', childRel, childReported, out);
-    }
+    if (nt.isDir(j)) compareDir(nt, j, ot, ot.isDir(i) ? i : null, childRel, childReported, out);
   }
   for (const name of oldIndex.keys()) out.push({ path: join(rel, name), kind: ChangeKind.Delete });
   // Changes inside an unreported directory still carry it, so its permissions are restored.
@@ -97,8 +95,9 @@ async function compareDir(newDir: string, oldDir: string, rel: string, reported:
 
 /** The changes that turn `oldDir` into `newDir`; `oldDir` '' means an empty tree. */
 export async function changesDirs(newDir: string, oldDir: string): Promise<Change[]> {
+  const [nt, ot] = await Promise.all([Tree.read(newDir), oldDir === '' ? Tree.empty() : Tree.read(oldDir)]);
   const out: Change[] = [];
-  await compareDir(newDir, oldDir, '/', true, out);
+  compareDir(nt, -1, ot, -1, '/', true, out);
   return out;
 }
 

@@ -11,7 +11,7 @@ import { constants as fsc, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { ChangeKind, type Change } from '../driver';
-import { C, ScanField as F, ScanFlag, readFiles, scanTree, type TreeScan } from '../native';
+import { C, ScanField as F, ScanFlag, readFiles, scanTree, sparseMap, type TreeScan } from '../native';
 import { endOfArchive, headerBlocks, padding, type WriteHeader } from './tar-stream-io';
 import { WHITEOUT_OPAQUE_DIR, whiteoutFor } from './whiteout';
 
@@ -112,6 +112,7 @@ function readGroups(tree: Tree, indices: readonly number[]): number[][] {
     if (tree.type(i) !== C.S_IFREG) continue;
     const size = tree.field(i, F.size);
     if (size > SMALL_FILE) continue;
+    if (tree.field(i, F.blocks) * 512 < size) continue; // has holes: written sparse, read by extent
     if (tree.field(i, F.nlink) > 1) {
       const key = tree.inodeKey(i);
       if (firstNames.has(key)) continue; // written as a link entry: no data
@@ -206,9 +207,12 @@ class TarProducer {
         }
         this.links.set(key, h.name);
       }
+      const abs = path.join(t.root, t.paths[i]!);
+      // Fewer blocks than bytes: there are holes, so the file travels as GNU sparse 1.0.
+      if (content === undefined && size > 0 && t.field(i, F.blocks) * 512 < size && await this.sparseEntry(abs, h, size)) return;
       this.out.add(headerBlocks({ ...h, size }));
       if (content !== undefined) this.out.add(content);
-      else await this.streamFile(path.join(t.root, t.paths[i]!), size);
+      else await this.streamFile(abs, size);
       const pad = padding(size);
       if (pad > 0) this.out.add(Buffer.alloc(pad));
       return;
@@ -233,6 +237,49 @@ class TarProducer {
       return; // sockets do not travel in tar
     }
     this.out.add(headerBlocks(h));
+  }
+
+  /**
+   * Writes a file with holes as PAX sparse 1.0 (as GNU tar does): the entry is named
+   * dir/GNUSparseFile.0/base with the real name in GNU.sparse.name, and its data is the extent
+   * map in decimal lines (block-padded) followed by the extents. False if it has no holes.
+   */
+  private async sparseEntry(abs: string, h: WriteHeader, realSize: number): Promise<boolean> {
+    const pairs = await sparseMap(abs);
+    let stored = 0;
+    for (let k = 1; k < pairs.length; k += 2) stored += pairs[k]!;
+    if (stored >= realSize) return false;
+    const extents: Array<[number, number]> = [];
+    for (let k = 0; k + 1 < pairs.length; k += 2) extents.push([pairs[k]!, pairs[k + 1]!]);
+    // A trailing hole is kept by an empty extent at the end, as GNU tar writes it.
+    const last = extents[extents.length - 1];
+    if (last === undefined || last[0] + last[1] < realSize) extents.push([realSize, 0]);
+    const mapText = Buffer.from(`${extents.length}\n${extents.map(([o, l]) => `${o}\n${l}\n`).join('')}`, 'latin1');
+    const map = Buffer.concat([mapText, Buffer.alloc(padding(mapText.length))]);
+    const dir = path.posix.dirname(h.name);
+    this.out.add(headerBlocks({
+      ...h, name: path.posix.join(dir === '.' ? '' : dir, 'GNUSparseFile.0', path.posix.basename(h.name)), size: map.length + stored,
+      pax: [['GNU.sparse.major', Buffer.from('1')], ['GNU.sparse.minor', Buffer.from('0')],
+        ['GNU.sparse.name', Buffer.from(h.name)], ['GNU.sparse.realsize', Buffer.from(String(realSize))]],
+    }));
+    this.out.add(map);
+    const fh = await fsp.open(abs, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+    try {
+      for (const [offset, length] of extents) {
+        for (let done = 0; done < length;) {
+          const buf = Buffer.allocUnsafe(Math.min(READ_BATCH, length - done));
+          const { bytesRead } = await fh.read(buf, 0, buf.length, offset + done);
+          if (bytesRead === 0) throw new Error(`${abs} shrank while it was archived`);
+          done += bytesRead;
+          this.out.add(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead));
+        }
+      }
+    } finally {
+      await fh.close();
+    }
+    const pad = padding(map.length + stored);
+    if (pad > 0) this.out.add(Buffer.alloc(pad));
+    return true;
   }
 
   private async streamFile(abs: string, size: number): Promise<void> {

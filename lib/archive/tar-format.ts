@@ -26,16 +26,26 @@ export interface TarEntryHeader {
   uname?: string;
   gname?: string;
   xattrs: Map<string, Buffer>;
+  /** For a GNU sparse file: its real size and data extents; `size` is then the stored bytes. */
+  sparse?: SparseMap;
+}
+
+/** A sparse file's layout: data extents [offset, length] in order, holes between them. */
+export interface SparseMap {
+  realSize: number;
+  extents: Array<[number, number]>;
 }
 
 const TYPE_FLAGS: Record<string, EntryType> = {
-  '0': 'file', '\0': 'file', '7': 'file', '1': 'link', '2': 'symlink', '3': 'char', '4': 'block', '5': 'dir', '6': 'fifo',
+  '0': 'file', '\0': 'file', '7': 'file', 'S': 'file', '1': 'link', '2': 'symlink', '3': 'char', '4': 'block', '5': 'dir', '6': 'fifo',
 };
 const FLAG_OF: Record<EntryType, string> = { file: '0', link: '1', symlink: '2', char: '3', block: '4', dir: '5', fifo: '6' };
 
 /** A raw header as it is on the wire, before PAX/GNU records are applied. */
 export interface RawHeader {
   typeflag: string;
+  /** Old GNU sparse ('S'): extents in the header, whether extension blocks follow, real size. */
+  gnuSparse?: { extents: Array<[number, number]>; extended: boolean; realSize: number };
   name: Buffer;
   linkname: Buffer;
   mode: number; uid: number; gid: number; size: number; mtime: number;
@@ -115,11 +125,33 @@ export function decodeHeader(block: Buffer): RawHeader | string {
     size: parseNumeric(block, 124, 12), mtime: parseNumeric(block, 136, 12),
     devmajor: parseNumeric(block, 329, 8), devminor: parseNumeric(block, 337, 8) };
   for (const [k, v] of Object.entries(fields)) if (Number.isNaN(v)) return `invalid numeric field ${k}`;
+  const typeflag = String.fromCharCode(block[156]!);
+  let gnuSparse: RawHeader['gnuSparse'];
+  if (typeflag === 'S') {
+    const extents = parseSparseEntries(block, 386, 4);
+    if (typeof extents === 'string') return extents;
+    gnuSparse = { extents, extended: block[482] !== 0, realSize: parseNumeric(block, 483, 12) };
+    if (Number.isNaN(gnuSparse.realSize)) return 'invalid numeric field realsize';
+  }
   return {
-    typeflag: String.fromCharCode(block[156]!),
+    typeflag, ...(gnuSparse ? { gnuSparse } : {}),
     name, linkname: cstr(block, 157, 100), ...fields,
     uname: cstr(block, 265, 32).toString('utf8'), gname: cstr(block, 297, 32).toString('utf8'),
   };
+}
+
+/** `count` old-GNU sparse entries (offset[12], numbytes[12]) at `off`; an all-zero entry ends the list. */
+export function parseSparseEntries(block: Buffer, off: number, count: number): Array<[number, number]> | string {
+  const out: Array<[number, number]> = [];
+  for (let k = 0; k < count; k++) {
+    const at = off + k * 24;
+    if (block[at] === 0) break;
+    const offset = parseNumeric(block, at, 12);
+    const length = parseNumeric(block, at + 12, 12);
+    if (Number.isNaN(offset) || Number.isNaN(length)) return 'invalid GNU sparse map entry';
+    out.push([offset, length]);
+  }
+  return out;
 }
 
 /** The entry type of a typeflag, or undefined for types we do not extract. */
@@ -141,8 +173,17 @@ export function parsePax(data: Buffer): Map<string, Buffer> | string {
     if (rec[rec.length - 1] !== 0x0a) return 'PAX record does not end with a newline';
     const eq = rec.indexOf(0x3d);
     if (eq <= 0) return 'PAX record without a key';
-    out.set(rec.subarray(0, eq).toString('utf8'), Buffer.from(rec.subarray(eq + 1, rec.length - 1)));
+    const key = rec.subarray(0, eq).toString('utf8');
+    const value = Buffer.from(rec.subarray(eq + 1, rec.length - 1));
     off += len;
+    if (key === 'GNU.sparse.offset' || key === 'GNU.sparse.numbytes') {
+      // PAX sparse 0.0 repeats these two keys once per extent: gather them, in order, into
+      // the 0.1 form ("offset,length,offset,length...").
+      const prev = out.get('GNU.sparse.map');
+      out.set('GNU.sparse.map', prev === undefined ? value : Buffer.concat([prev, Buffer.from(','), value]));
+      continue;
+    }
+    out.set(key, value);
   }
   return out;
 }

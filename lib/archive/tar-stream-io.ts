@@ -5,7 +5,7 @@
 import { ArchiveError } from '../errors';
 import {
   BLOCK, decodeHeader, encodeHeader, encodePax, entryTypeOf, isZeroBlock, octalLimit, padding, parsePax,
-  type TarEntryHeader,
+  parseSparseEntries, type SparseMap, type TarEntryHeader,
 } from './tar-format';
 
 export interface TarLimits {
@@ -123,6 +123,67 @@ function parseDecimal(v: Buffer | undefined, what: string, name: string): number
   return Number(s);
 }
 
+/** The sparse map named by PAX records (0.0/0.1), 'v1' when it is in the data (1.0), else undefined. */
+function sparseFromPax(pax: ReadonlyMap<string, Buffer>, name: string): SparseMap | 'v1' | undefined {
+  if (pax === NO_RECORDS) return undefined;
+  const major = pax.get('GNU.sparse.major')?.toString('latin1');
+  if (major !== undefined) {
+    const minor = pax.get('GNU.sparse.minor')?.toString('latin1');
+    if (major !== '1' || minor !== '0') throw new ArchiveError(`unsupported GNU sparse format ${major}.${minor}`, name);
+    return 'v1';
+  }
+  const map = pax.get('GNU.sparse.map');
+  if (map === undefined) return undefined;
+  const realSize = parseDecimal(pax.get('GNU.sparse.realsize') ?? pax.get('GNU.sparse.size'), 'sparse size', name);
+  if (realSize === undefined) throw new ArchiveError('GNU sparse map without a size', name);
+  const nums = map.toString('latin1').split(',').map((v) => (/^\d+$/.test(v) ? Number(v) : NaN));
+  if (nums.length % 2 !== 0 || nums.some((n) => Number.isNaN(n))) throw new ArchiveError('malformed GNU sparse map', name);
+  const extents: Array<[number, number]> = [];
+  for (let k = 0; k < nums.length; k += 2) extents.push([nums[k]!, nums[k + 1]!]);
+  return { realSize, extents };
+}
+
+/** Reads a PAX 1.0 sparse map from the data: count, then offset/length pairs, one per line. */
+async function readSparseV1Map(src: ByteSource, dataSize: number, name: string): Promise<{ map: SparseMap; consumed: number }> {
+  const numbers: number[] = [];
+  let line = '';
+  let consumed = 0;
+  let wanted = 1;
+  while (numbers.length < wanted) {
+    if (consumed >= dataSize || consumed > 1 << 24) throw new ArchiveError('malformed GNU sparse 1.0 map', name);
+    const block = await readExact(src, BLOCK, `sparse map of ${JSON.stringify(name)}`);
+    consumed += BLOCK;
+    for (let k = 0; k < BLOCK && numbers.length < wanted; k++) {
+      const c = block[k]!;
+      if (c === 0x0a) {
+        if (!/^\d+$/.test(line)) throw new ArchiveError('malformed GNU sparse 1.0 map', name);
+        numbers.push(Number(line));
+        line = '';
+        if (numbers.length === 1) wanted = 1 + 2 * numbers[0]!;
+      } else {
+        line += String.fromCharCode(c);
+        if (line.length > 20) throw new ArchiveError('malformed GNU sparse 1.0 map', name);
+      }
+    }
+  }
+  const extents: Array<[number, number]> = [];
+  for (let k = 1; k < numbers.length; k += 2) extents.push([numbers[k]!, numbers[k + 1]!]);
+  return { map: { realSize: -1, extents }, consumed };
+}
+
+/** Extents must be in order, not overlap, lie within the real size and add up to the stored data. */
+function checkSparse(map: SparseMap, stored: number, name: string): void {
+  let end = 0;
+  let total = 0;
+  for (const [offset, length] of map.extents) {
+    if (offset < end) throw new ArchiveError('GNU sparse map extents overlap or are out of order', name);
+    end = offset + length;
+    total += length;
+  }
+  if (total !== stored) throw new ArchiveError(`GNU sparse map covers ${total} bytes but the entry stores ${stored}`, name);
+  if (map.realSize >= 0 && end > map.realSize) throw new ArchiveError('GNU sparse map reaches past the file size', name);
+}
+
 /** Iterates the entries of a tar stream. Throws ArchiveError on malformed or truncated input. */
 export async function* readTar(source: AsyncIterable<Buffer | string>, limits: TarLimits = DEFAULT_TAR_LIMITS): AsyncGenerator<TarEntry> {
   const src = new ByteSource(source);
@@ -157,9 +218,21 @@ export async function* readTar(source: AsyncIterable<Buffer | string>, limits: T
         if (raw.typeflag === 'x') for (const [k, v] of records) pax.set(k, v);
         continue;
       }
+      // Old GNU sparse: extension blocks with more extents follow the header.
+      if (raw.gnuSparse?.extended) {
+        for (let blocks = 0; ; blocks++) {
+          if (blocks > 1 << 16) throw new ArchiveError('GNU sparse map too long', rawName);
+          const ext = await readExact(src, BLOCK, 'GNU sparse map');
+          const more = parseSparseEntries(ext, 0, 21);
+          if (typeof more === 'string') throw new ArchiveError(more, rawName);
+          raw.gnuSparse.extents.push(...more);
+          if (ext[504] === 0) break;
+        }
+      }
       const type = entryTypeOf(raw.typeflag);
       const merged: ReadonlyMap<string, Buffer> = pax.size === 0 ? NO_RECORDS : pax;
-      const name = merged.get('path')?.toString('utf8') ?? longName?.toString('utf8') ?? rawName;
+      const name = merged.get('GNU.sparse.name')?.toString('utf8') ?? merged.get('path')?.toString('utf8') ??
+        longName?.toString('utf8') ?? rawName;
       if (type === undefined) {
         throw new ArchiveError(`unsupported tar entry type ${JSON.stringify(raw.typeflag)}`, name);
       }
@@ -184,10 +257,25 @@ export async function* readTar(source: AsyncIterable<Buffer | string>, limits: T
         gname: merged.get('gname')?.toString('utf8') ?? raw.gname,
         xattrs,
       };
+      let sparse = sparseFromPax(merged, name);
+      if (raw.gnuSparse !== undefined) sparse = { realSize: raw.gnuSparse.realSize, extents: raw.gnuSparse.extents };
       if (pax.size > 0) pax = new Map();
       longName = undefined;
       longLink = undefined;
       let remaining = size;
+      if (sparse === 'v1') {
+        // PAX sparse 1.0: the map is at the start of the data, in decimal lines, block-padded.
+        const read = await readSparseV1Map(src, size, name);
+        const realSize = parseDecimal(merged.get('GNU.sparse.realsize'), 'sparse size', name);
+        if (realSize === undefined) throw new ArchiveError('GNU sparse 1.0 entry without GNU.sparse.realsize', name);
+        sparse = { realSize, extents: read.map.extents };
+        remaining -= read.consumed;
+      }
+      if (sparse !== undefined) {
+        checkSparse(sparse, remaining, name);
+        header.sparse = sparse;
+        header.size = remaining;
+      }
       const body = async function* (): AsyncGenerator<Buffer> {
         while (remaining > 0) {
           if (!(await src.fill(1))) throw truncated(`data of ${JSON.stringify(name)}`);
@@ -219,6 +307,8 @@ export interface WriteHeader {
   name: string; type: TarEntryHeader['type']; mode: number; uid: number; gid: number; size: number;
   mtimeSec: number; mtimeNsec?: number; linkname?: string; devmajor?: number; devminor?: number;
   xattrs?: ReadonlyMap<string, Buffer>;
+  /** Further PAX records (e.g. GNU.sparse.*), written before the xattrs. */
+  pax?: ReadonlyArray<[string, Buffer]>;
 }
 
 /** The header block(s) for one entry: a PAX header first when a field does not fit ustar. */
@@ -236,6 +326,7 @@ export function headerBlocks(h: WriteHeader): Buffer {
   } else if (h.mtimeSec < 0 || h.mtimeSec > octalLimit(12)) {
     records.push(['mtime', Buffer.from(String(h.mtimeSec))]);
   }
+  for (const r of h.pax ?? []) records.push(r);
   for (const [k, v] of h.xattrs ?? []) records.push([`SCHILY.xattr.${k}`, v]);
   const main = encodeHeader({
     name, linkname, type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, size: h.size, mtime: h.mtimeSec,
