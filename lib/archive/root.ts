@@ -4,7 +4,7 @@
 // Callers then act on a final name with *at calls that never follow it. No path string is
 // joined and trusted; nothing is cached between calls.
 import { ArchiveError, hasCode } from '../errors';
-import { C, closeSync, mkdirat, open, openat2 } from '../native';
+import { C, closeSync, fchmodat, fchownat, mkdirat, open, openat2 } from '../native';
 
 const RESOLVE = C.RESOLVE_IN_ROOT | C.RESOLVE_NO_MAGICLINKS;
 
@@ -71,8 +71,12 @@ export class Root {
           fd = await this.openDir(prefix);
         } catch (err) {
           if (!hasCode(err, 'ENOENT')) throw err;
+          const at = parent === -1 ? this.fd : parent;
           try {
-            await mkdirat(parent === -1 ? this.fd : parent, components[i]!, 0o755);
+            await mkdirat(at, components[i]!, 0o755);
+            // Implied directories are 0755 root-owned, whatever the umask and our fsgid.
+            await fchownat(at, components[i]!, 0, 0, C.AT_SYMLINK_NOFOLLOW);
+            await fchmodat(at, components[i]!, 0o755);
           } catch (mkErr) {
             if (!hasCode(mkErr, 'EEXIST')) throw mkErr;
           }
