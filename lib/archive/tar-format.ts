@@ -23,9 +23,7 @@ export interface TarEntryHeader {
   linkname: string;    // hardlink or symlink target
   devmajor: number;
   devminor: number;
-  uname?: string;
-  gname?: string;
-  xattrs: Map<string, Buffer>;
+  xattrs: ReadonlyMap<string, Buffer>;
   /** For a GNU sparse file: its real size and data extents; `size` is then the stored bytes. */
   sparse?: SparseMap;
 }
@@ -50,7 +48,6 @@ export interface RawHeader {
   linkname: Buffer;
   mode: number; uid: number; gid: number; size: number; mtime: number;
   devmajor: number; devminor: number;
-  uname: string; gname: string;
 }
 
 function cstr(buf: Buffer, off: number, len: number): Buffer {
@@ -115,16 +112,25 @@ export function decodeHeader(block: Buffer): RawHeader | string {
   const stored = parseNumeric(block, 148, 8);
   const sum = checksumOf(block);
   if (Number.isNaN(stored) || (stored !== sum.unsigned && stored !== sum.signed)) return 'bad header checksum (not a tar archive, or corrupt)';
-  const magic = block.subarray(257, 263).toString('latin1');
   let name = cstr(block, 0, 100);
-  if (magic === 'ustar\0') {
+  // POSIX ustar ("ustar\0") has a name prefix field; old GNU ("ustar  ") uses those bytes otherwise.
+  if (block[257] === 0x75 && block[258] === 0x73 && block[259] === 0x74 && block[260] === 0x61 && block[261] === 0x72 && block[262] === 0) {
     const prefix = cstr(block, 345, 155);
     if (prefix.length > 0) name = Buffer.concat([prefix, Buffer.from('/'), name]);
   }
-  const fields = { mode: parseNumeric(block, 100, 8), uid: parseNumeric(block, 108, 8), gid: parseNumeric(block, 116, 8),
-    size: parseNumeric(block, 124, 12), mtime: parseNumeric(block, 136, 12),
-    devmajor: parseNumeric(block, 329, 8), devminor: parseNumeric(block, 337, 8) };
-  for (const [k, v] of Object.entries(fields)) if (Number.isNaN(v)) return `invalid numeric field ${k}`;
+  const mode = parseNumeric(block, 100, 8);
+  const uid = parseNumeric(block, 108, 8);
+  const gid = parseNumeric(block, 116, 8);
+  const size = parseNumeric(block, 124, 12);
+  const mtime = parseNumeric(block, 136, 12);
+  const devmajor = parseNumeric(block, 329, 8);
+  const devminor = parseNumeric(block, 337, 8);
+  // NaN never equals itself: one comparison chain finds any malformed field.
+  if (mode !== mode || uid !== uid || gid !== gid || size !== size || mtime !== mtime || devmajor !== devmajor || devminor !== devminor) {
+    const bad = [['mode', mode], ['uid', uid], ['gid', gid], ['size', size], ['mtime', mtime], ['devmajor', devmajor], ['devminor', devminor]]
+      .find(([, v]) => Number.isNaN(v));
+    return `invalid numeric field ${String(bad?.[0])}`;
+  }
   const typeflag = String.fromCharCode(block[156]!);
   let gnuSparse: RawHeader['gnuSparse'];
   if (typeflag === 'S') {
@@ -133,11 +139,9 @@ export function decodeHeader(block: Buffer): RawHeader | string {
     gnuSparse = { extents, extended: block[482] !== 0, realSize: parseNumeric(block, 483, 12) };
     if (Number.isNaN(gnuSparse.realSize)) return 'invalid numeric field realsize';
   }
-  return {
-    typeflag, ...(gnuSparse ? { gnuSparse } : {}),
-    name, linkname: cstr(block, 157, 100), ...fields,
-    uname: cstr(block, 265, 32).toString('utf8'), gname: cstr(block, 297, 32).toString('utf8'),
-  };
+  const raw: RawHeader = { typeflag, name, linkname: cstr(block, 157, 100), mode, uid, gid, size, mtime, devmajor, devminor };
+  if (gnuSparse !== undefined) raw.gnuSparse = gnuSparse;
+  return raw;
 }
 
 /** `count` old-GNU sparse entries (offset[12], numbytes[12]) at `off`; an all-zero entry ends the list. */

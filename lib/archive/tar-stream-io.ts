@@ -237,9 +237,11 @@ export async function* readTar(source: AsyncIterable<Buffer | string>, limits: T
         throw new ArchiveError(`unsupported tar entry type ${JSON.stringify(raw.typeflag)}`, name);
       }
       if (++count > limits.maxEntries) throw new ArchiveError(`archive has more than ${limits.maxEntries} entries`);
-      const xattrs = new Map<string, Buffer>();
+      let xattrs = NO_RECORDS;
       if (merged !== NO_RECORDS) {
-        for (const [k, v] of merged) if (k.startsWith('SCHILY.xattr.')) xattrs.set(k.slice('SCHILY.xattr.'.length), v);
+        const found = new Map<string, Buffer>();
+        for (const [k, v] of merged) if (k.startsWith('SCHILY.xattr.')) found.set(k.slice('SCHILY.xattr.'.length), v);
+        if (found.size > 0) xattrs = found;
       }
       const mtime = parseTime(merged.get('mtime')) ?? { sec: raw.mtime, nsec: 0 };
       const atime = parseTime(merged.get('atime'));
@@ -253,8 +255,6 @@ export async function* readTar(source: AsyncIterable<Buffer | string>, limits: T
         ...(atime ? { atimeSec: atime.sec, atimeNsec: atime.nsec } : {}),
         linkname: merged.get('linkpath')?.toString('utf8') ?? longLink?.toString('utf8') ?? raw.linkname.toString('utf8'),
         devmajor: raw.devmajor, devminor: raw.devminor,
-        uname: merged.get('uname')?.toString('utf8') ?? raw.uname,
-        gname: merged.get('gname')?.toString('utf8') ?? raw.gname,
         xattrs,
       };
       let sparse = sparseFromPax(merged, name);
