@@ -5,6 +5,7 @@
       "native/addon.cc",
       "native/napi_util.cc",
       "native/mount.cc",
+      "native/mount_api.cc",
       "native/statfs.cc",
       "native/xattr.cc",
       "native/inode.cc",
@@ -12,6 +13,7 @@
       "native/copy.cc",
       "native/apply.cc",
       "native/scan.cc",
+      "native/read.cc",
       "native/btrfs.cc"
     ],
     "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -3,6 +3,7 @@
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   gd::InitMount(env, exports);
+  gd::InitMountApi(env, exports);
   gd::InitStatfs(env, exports);
   gd::InitXattr(env, exports);
   gd::InitInode(env, exports);
@@ -10,6 +11,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   gd::InitCopy(env, exports);
   gd::InitApply(env, exports);
   gd::InitScan(env, exports);
+  gd::InitRead(env, exports);
   gd::InitBtrfs(env, exports);
   return exports;
 }

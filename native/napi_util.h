@@ -94,6 +94,7 @@ std::string Quote(const std::string& s);
 
 // Registration hook each family calls from addon.cc.
 void InitMount(Napi::Env env, Napi::Object exports);
+void InitMountApi(Napi::Env env, Napi::Object exports);
 void InitStatfs(Napi::Env env, Napi::Object exports);
 void InitXattr(Napi::Env env, Napi::Object exports);
 void InitInode(Napi::Env env, Napi::Object exports);
@@ -101,6 +102,7 @@ void InitResolve(Napi::Env env, Napi::Object exports);
 void InitCopy(Napi::Env env, Napi::Object exports);
 void InitApply(Napi::Env env, Napi::Object exports);
 void InitScan(Napi::Env env, Napi::Object exports);
+void InitRead(Napi::Env env, Napi::Object exports);
 void InitBtrfs(Napi::Env env, Napi::Object exports);
 
 }  // namespace gd

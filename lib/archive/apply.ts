@@ -7,7 +7,7 @@
 import { ftruncate as fsFtruncate, promises as fsp, write as fsWrite } from 'node:fs';
 import { promisify } from 'node:util';
 import { createGunzip } from 'node:zlib';
-import { Readable } from 'node:stream';
+import { Readable, pipeline } from 'node:stream';
 import { ArchiveError, hasCode } from '../errors';
 import {
   ApplyOpKind, C, closeSync, fchmod, fchmodat, fchown, fchownat, fsetxattr, fstatat, linkat, lsetxattr,
@@ -56,7 +56,9 @@ async function* decompressed(input: AsyncIterable<Buffer | string>): AsyncGenera
   };
   const magic = (bytes: number[]): boolean => bytes.every((b, i) => first[i] === b);
   if (magic([0x1f, 0x8b])) {
-    const gunzip = Readable.from(rest()).pipe(createGunzip());
+    // pipeline, not pipe: an error of the input must end the iteration below, not hang it.
+    const gunzip = createGunzip();
+    pipeline(Readable.from(rest()), gunzip, () => undefined);
     try {
       for await (const chunk of gunzip) yield chunk as Buffer;
     } catch (err) {
