@@ -128,6 +128,15 @@ export class InvalidOptionError extends GraphdriverError {
   }
 }
 
+/** A mount the kernel cannot take: too many lower layers, or an option string over its limit. */
+export class MountLimitError extends GraphdriverError {
+  override name = 'MountLimitError';
+  static readonly code = 'ERR_GRAPHDRIVER_MOUNT_LIMIT';
+  constructor(message: string) {
+    super(MountLimitError.code, message);
+  }
+}
+
 /** True when `err` is one of the three "try the next driver" errors of selection. */
 export function isTryNextError(err: unknown): boolean {
   return err instanceof NotSupportedError || err instanceof PrerequisitesError || err instanceof IncompatibleFsError;

@@ -37,6 +37,8 @@ export interface ScanResult {
 export interface TreeScan extends ScanResult {
   /** Index of the entry's directory, -1 for entries of the root. */
   parents: Int32Array;
+  /** Symlink targets by entry index (with ScanFlag.linkTargets). */
+  links?: Record<number, Buffer>;
 }
 
 /** Offsets within one entry's block of scanDir stats. */
@@ -46,12 +48,21 @@ export const ScanField = Object.freeze({
 } as const);
 
 /** scanDir flags. */
-export const ScanFlag = Object.freeze({ capability: 1, allXattrs: 2 } as const);
+export const ScanFlag = Object.freeze({ capability: 1, allXattrs: 2, linkTargets: 4 } as const);
 
 interface Addon {
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): Promise<void>;
   umount2(target: string, flags: number): Promise<void>;
   mountConstants: Record<string, number>;
+  fsopen(fstype: string, flags: number): Promise<number>;
+  fsconfigSetString(fd: number, key: string, value: string): Promise<void>;
+  fsconfigSetStrings(fd: number, key: string, values: string[]): Promise<void>;
+  fsconfigSetFlag(fd: number, key: string): Promise<void>;
+  fsconfigCreate(fd: number): Promise<void>;
+  fsmount(fd: number, flags: number, attrFlags: number): Promise<number>;
+  moveMount(fromDirfd: number, fromPath: string, toDirfd: number, toPath: string, flags: number): Promise<void>;
+  fsReadLog(fd: number): string[];
+  mountApiConstants: Record<string, number>;
   statfs(path: string): Promise<StatfsResult>;
   lgetxattr(path: string, name: string): Promise<Buffer>;
   getxattr(path: string, name: string): Promise<Buffer>;
@@ -89,7 +100,7 @@ interface Addon {
   scanDir(path: string, flags: number): Promise<ScanResult>;
   scanTree(path: string, flags: number): Promise<TreeScan>;
   sparseMap(path: string): Promise<Float64Array>;
-  readFiles(rootPath: string, paths: string[], sizes: number[]): Promise<{ data: Buffer; lengths: number[] }>;
+  readFilesInto(rootPath: string, paths: string[], sizes: number[], offsets: number[], target: Buffer): Promise<number[]>;
   ficlone(srcFd: number, dstFd: number): Promise<void>;
   copyFileRange(srcFd: number, dstFd: number, length: number): Promise<number>;
   btrfsSubvolCreate(dirfd: number, name: string): Promise<void>;
@@ -166,6 +177,36 @@ export const C = Object.freeze({ ...addon.fileConstants, ...addon.xattrConstants
 export const mount = wrap(addon.mount);
 /** umount2(2): umount2(target, flags). */
 export const umount2 = wrap(addon.umount2);
+export const MOUNT_API = Object.freeze({ ...addon.mountApiConstants }) as Readonly<Record<
+  'FSOPEN_CLOEXEC' | 'FSMOUNT_CLOEXEC' | 'FSCONFIG_SET_FLAG' | 'FSCONFIG_SET_STRING' | 'FSCONFIG_CMD_CREATE' |
+  'MOUNT_ATTR_RDONLY' | 'MOUNT_ATTR_NOSUID' | 'MOUNT_ATTR_NODEV' | 'MOUNT_ATTR_NOEXEC' | 'MOUNT_ATTR_NOATIME' |
+  'MOUNT_ATTR_NODIRATIME' | 'MOVE_MOUNT_F_EMPTY_PATH' | 'MOVE_MOUNT_T_EMPTY_PATH', number>>;
+
+/** fsopen(2): fsopen(fstype, flags) -> an fs_context fd. */
+export const fsopen = wrap(addon.fsopen);
+/** fsconfig(2): fsconfig(fd, FSCONFIG_SET_STRING, key, value, 0). */
+export const fsconfigSetString = wrap(addon.fsconfigSetString);
+/** fsconfig(2) once per value, in order: fsconfig(fd, FSCONFIG_SET_STRING, key, v, 0); rejects with `opIndex` of the failing value. */
+export const fsconfigSetStrings = wrap(addon.fsconfigSetStrings);
+/** fsconfig(2): fsconfig(fd, FSCONFIG_SET_FLAG, key, NULL, 0). */
+export const fsconfigSetFlag = wrap(addon.fsconfigSetFlag);
+/** fsconfig(2): fsconfig(fd, FSCONFIG_CMD_CREATE, NULL, NULL, 0). */
+export const fsconfigCreate = wrap(addon.fsconfigCreate);
+/** fsmount(2): fsmount(fd, flags, attrFlags) -> a detached mount fd. */
+export const fsmount = wrap(addon.fsmount);
+/** move_mount(2): move_mount(fromDirfd, fromPath, toDirfd, toPath, flags). */
+export const moveMount = wrap(addon.moveMount);
+
+/** read(2) of an fs_context fd until ENODATA: the kernel's messages for it ("e overlay: ..."), draining them. Synchronous: the log is in memory. */
+export function fsReadLog(fd: number): string[] {
+  const site = new Error();
+  try {
+    return addon.fsReadLog(fd);
+  } catch (err) {
+    return rethrow(site, err);
+  }
+}
+
 /** statfs(2): every field of struct statfs; f_type unsigned 32-bit. */
 export const statfs = wrap(addon.statfs);
 /** lgetxattr(2): the value, without following a final symlink. */
@@ -234,8 +275,8 @@ export const scanDir = wrap(addon.scanDir);
 export const sparseMap = wrap(addon.sparseMap);
 /** scanDir of a directory and of every directory below it, depth first, in one call. */
 export const scanTree = wrap(addon.scanTree);
-/** openat2(RESOLVE_BENEATH) + read + close of several files below one directory into one buffer. */
-export const readFiles = wrap(addon.readFiles);
+/** openat2(RESOLVE_BENEATH) + read + close of several files below a root, each into `target` at its offset. */
+export const readFilesInto = wrap(addon.readFilesInto);
 /** ioctl(dst, FICLONE, src): share extents (reflink). */
 export const ficlone = wrap(addon.ficlone);
 /** copy_file_range(2) loop until `length` bytes or EOF; resolves to bytes copied. */

@@ -1,6 +1,6 @@
-// read.cc: reading file data in bulk for diff(): many small files into one buffer per call
-// (a round trip to the thread pool costs tens of microseconds, a small file a few), and the
-// data extents of a sparse file. Files are opened O_NOFOLLOW beneath a root; never written.
+// read.cc: reading file data in bulk for diff(): many small files straight into one tar
+// segment per call (a round trip to the thread pool costs tens of microseconds, a small file a
+// few), and the data extents of a sparse file. Files are opened O_NOFOLLOW beneath a root; never written.
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <memory>
 #include <vector>
 
 #include "napi_util.h"
@@ -16,95 +17,37 @@
 namespace gd {
 
 namespace {
-struct Files {
-  char* data = nullptr;          // malloc'd; handed to the JS Buffer without a copy
-  size_t size = 0;
-  std::vector<double> lengths;  // -errno for a file that could not be read
-  ~Files() { std::free(data); }
-};
-}  // namespace
 
-// readFiles(rootPath, paths, sizes): open(rootPath, O_DIRECTORY|O_NOFOLLOW), then for each
-// path (relative, may contain '/') openat2(O_RDONLY|O_NOFOLLOW, RESOLVE_BENEATH |
-// RESOLVE_NO_SYMLINKS) — or openat(O_NOFOLLOW) where openat2 is missing — + read up to its size
-// + close — man 2 openat2, man 2 read.
-// Resolves to { data: Buffer, lengths: number[] } (a negative length is -errno for that file).
-static Napi::Value JS_readFiles(const Napi::CallbackInfo& info) {
-  std::string dirPath;
-  if (!ArgString(info, 0, "dirPath", &dirPath)) return info.Env().Undefined();
-  if (info.Length() < 3 || !info[1].IsArray() || !info[2].IsArray()) {
-    Napi::TypeError::New(info.Env(), "Expected (dirPath, names: string[], sizes: number[])").ThrowAsJavaScriptException();
-    return info.Env().Undefined();
+// openat2(dirfd, path, O_RDONLY|O_NOFOLLOW, RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS), or openat with
+// O_NOFOLLOW where the kernel lacks openat2 (then *useOpenat2 turns false for the next calls).
+int OpenBeneath(int dirfd, const std::string& path, bool* useOpenat2) {
+  if (*useOpenat2) {
+    struct open_how how = {};
+    how.flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    int fd = static_cast<int>(::syscall(SYS_openat2, dirfd, path.c_str(), &how, sizeof(how)));
+    if (fd >= 0 || errno != ENOSYS) return fd;
+    *useOpenat2 = false;
   }
-  Napi::Array namesArr = info[1].As<Napi::Array>();
-  Napi::Array sizesArr = info[2].As<Napi::Array>();
-  std::vector<std::string> names;
-  std::vector<size_t> sizes;
-  size_t total = 0;
-  for (uint32_t i = 0; i < namesArr.Length(); i++) {
-    Napi::Value n = namesArr.Get(i), s = sizesArr.Get(i);
-    if (!n.IsString() || !s.IsNumber()) {
-      Napi::TypeError::New(info.Env(), "Expected a string name and a number size for each file").ThrowAsJavaScriptException();
-      return info.Env().Undefined();
-    }
-    names.push_back(n.As<Napi::String>().Utf8Value());
-    sizes.push_back(static_cast<size_t>(s.As<Napi::Number>().Int64Value()));
-    total += sizes.back();
-  }
-  return Worker<Files>::Run(info.Env(), [=](Files* out) {
-    int dirfd = ::open(dirPath.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (dirfd < 0) return Fail(errno, "open", dirPath);
-    out->data = static_cast<char*>(std::malloc(total > 0 ? total : 1));
-    if (out->data == nullptr) {
-      ::close(dirfd);
-      return Fail(ENOMEM, "malloc", dirPath);
-    }
-    out->size = total;
-    size_t off = 0;
-    bool useOpenat2 = true;
-    for (size_t i = 0; i < names.size(); i++) {
-      int fd = -1;
-      if (useOpenat2) {
-        struct open_how how = {};
-        how.flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC;
-        how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-        fd = static_cast<int>(::syscall(SYS_openat2, dirfd, names[i].c_str(), &how, sizeof(how)));
-        if (fd < 0 && errno == ENOSYS) useOpenat2 = false;
-      }
-      if (!useOpenat2) fd = ::openat(dirfd, names[i].c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-      if (fd < 0) {
-        out->lengths.push_back(-errno);
-        continue;
-      }
-      size_t got = 0;
-      int err = 0;
-      while (got < sizes[i]) {
-        ssize_t n = ::read(fd, out->data + off + got, sizes[i] - got);
-        if (n < 0) {
-          if (errno == EINTR) continue;
-          err = errno;
-          break;
-        }
-        if (n == 0) break;
-        got += static_cast<size_t>(n);
-      }
-      ::close(fd);
-      out->lengths.push_back(err != 0 ? -err : static_cast<double>(got));
-      off += sizes[i];
-    }
-    ::close(dirfd);
-    return Ok();
-  }, [](Napi::Env env, Files* f) -> Napi::Value {
-    Napi::Object o = Napi::Object::New(env);
-    char* data = f->data;
-    f->data = nullptr;  // owned by the Buffer from here on
-    o.Set("data", Napi::Buffer<char>::New(env, data, f->size, [](Napi::Env, char* p) { std::free(p); }));
-    Napi::Array lengths = Napi::Array::New(env, f->lengths.size());
-    for (size_t i = 0; i < f->lengths.size(); i++) lengths.Set(static_cast<uint32_t>(i), Napi::Number::New(env, f->lengths[i]));
-    o.Set("lengths", lengths);
-    return o;
-  });
+  return ::openat(dirfd, path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 }
+
+// Reads up to `size` bytes; the count read, or -errno.
+double ReadUpTo(int fd, char* dst, size_t size) {
+  size_t got = 0;
+  while (got < size) {
+    ssize_t n = ::read(fd, dst + got, size - got);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  return static_cast<double>(got);
+}
+
+}  // namespace
 
 namespace {
 struct Extents {
@@ -155,8 +98,75 @@ static Napi::Value JS_sparseMap(const Napi::CallbackInfo& info) {
   });
 }
 
+namespace {
+struct Into {
+  std::shared_ptr<Napi::ObjectReference> keep;  // the target Buffer stays alive while we write it
+  char* target = nullptr;
+  size_t targetSize = 0;
+  std::vector<double> lengths;
+};
+}  // namespace
+
+// readFilesInto(rootPath, paths, sizes, offsets, target): like readFiles, but each file's data
+// is read straight into `target` at offsets[i] — the caller lays out tar headers around them,
+// so a tar segment of many small files is built with no copy. Resolves to the lengths read.
+static Napi::Value JS_readFilesInto(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string rootPath;
+  if (!ArgString(info, 0, "rootPath", &rootPath)) return env.Undefined();
+  if (info.Length() < 5 || !info[1].IsArray() || !info[2].IsArray() || !info[3].IsArray() || !info[4].IsBuffer()) {
+    Napi::TypeError::New(env, "Expected (rootPath, paths: string[], sizes: number[], offsets: number[], target: Buffer)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Array pathsArr = info[1].As<Napi::Array>(), sizesArr = info[2].As<Napi::Array>(), offsArr = info[3].As<Napi::Array>();
+  auto target = info[4].As<Napi::Buffer<char>>();
+  std::vector<std::string> paths;
+  std::vector<size_t> sizes, offsets;
+  for (uint32_t i = 0; i < pathsArr.Length(); i++) {
+    Napi::Value p = pathsArr.Get(i), sz = sizesArr.Get(i), off = offsArr.Get(i);
+    if (!p.IsString() || !sz.IsNumber() || !off.IsNumber()) {
+      Napi::TypeError::New(env, "Expected a path, a size and an offset for each file").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    size_t size = static_cast<size_t>(sz.As<Napi::Number>().Int64Value());
+    size_t offset = static_cast<size_t>(off.As<Napi::Number>().Int64Value());
+    if (offset > target.Length() || size > target.Length() - offset) {
+      Napi::RangeError::New(env, "readFilesInto: a file does not fit in the target buffer").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    paths.push_back(p.As<Napi::String>().Utf8Value());
+    sizes.push_back(size);
+    offsets.push_back(offset);
+  }
+  auto into = std::make_shared<Into>();
+  into->keep = std::make_shared<Napi::ObjectReference>(Napi::Persistent(target.As<Napi::Object>()));
+  into->target = target.Data();
+  into->targetSize = target.Length();
+  return Worker<std::shared_ptr<Into>>::Run(env, [=](std::shared_ptr<Into>* out) {
+    *out = into;
+    int dirfd = ::open(rootPath.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dirfd < 0) return Fail(errno, "open", rootPath);
+    bool useOpenat2 = true;
+    for (size_t i = 0; i < paths.size(); i++) {
+      int fd = OpenBeneath(dirfd, paths[i], &useOpenat2);
+      if (fd < 0) {
+        into->lengths.push_back(-errno);
+        continue;
+      }
+      into->lengths.push_back(ReadUpTo(fd, into->target + offsets[i], sizes[i]));
+      ::close(fd);
+    }
+    ::close(dirfd);
+    return Ok();
+  }, [](Napi::Env e, std::shared_ptr<Into>* r) -> Napi::Value {
+    Napi::Array lengths = Napi::Array::New(e, (*r)->lengths.size());
+    for (size_t i = 0; i < (*r)->lengths.size(); i++) lengths.Set(static_cast<uint32_t>(i), Napi::Number::New(e, (*r)->lengths[i]));
+    return lengths;
+  });
+}
+
 void InitRead(Napi::Env env, Napi::Object exports) {
-  exports.Set("readFiles", Napi::Function::New(env, JS_readFiles, "readFiles"));
+  exports.Set("readFilesInto", Napi::Function::New(env, JS_readFilesInto, "readFilesInto"));
   exports.Set("sparseMap", Napi::Function::New(env, JS_sparseMap, "sparseMap"));
 }
 

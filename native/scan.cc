@@ -32,7 +32,26 @@ struct Entry {
   std::string name;
   struct stat st;
   std::vector<std::pair<std::string, std::string>> xattrs;
+  std::string linkTarget;  // for a symlink, when kWithLinkTargets
 };
+
+constexpr int kWithLinkTargets = 4;
+
+// readlinkat(dirfd, name) into e->linkTarget; a symlink changed meanwhile just reads as it is now.
+SysFailure ReadLinkTarget(int dirfd, Entry* e) {
+  std::string buf(static_cast<size_t>(e->st.st_size > 0 ? e->st.st_size : 255) + 1, '\0');
+  for (int attempt = 0; attempt < 8; attempt++) {
+    ssize_t n = ::readlinkat(dirfd, e->name.c_str(), &buf[0], buf.size());
+    if (n < 0) return Fail(errno, "readlinkat", e->name);
+    if (static_cast<size_t>(n) < buf.size()) {
+      buf.resize(static_cast<size_t>(n));
+      e->linkTarget = std::move(buf);
+      return Ok();
+    }
+    buf.resize(buf.size() * 2);
+  }
+  return Fail(ENAMETOOLONG, "readlinkat", e->name);
+}
 
 struct Scan {
   std::vector<Entry> entries;
@@ -269,6 +288,10 @@ SysFailure ScanTreeAt(int dirfd, const std::string& where, int32_t parent, int f
       result = ReadXattrs(::dirfd(dir), &e, flags, useAt);
       if (result.err != 0) break;
     }
+    if ((flags & kWithLinkTargets) && S_ISLNK(e.st.st_mode)) {
+      result = ReadLinkTarget(::dirfd(dir), &e);
+      if (result.err != 0) break;
+    }
     here.push_back(std::move(e));
   }
   if (result.err == 0) {
@@ -301,7 +324,8 @@ SysFailure ScanTreeAt(int dirfd, const std::string& where, int32_t parent, int f
 
 // scanTree(path, flags): scanDir of `path` and, depth first, of every directory below it
 // (each opened with openat(O_DIRECTORY|O_NOFOLLOW) relative to its parent). Resolves to
-// { names, parents: Int32Array, stats, xattrs } in walk order: each directory's entries sorted
+// { names, parents: Int32Array, stats, xattrs, links } in walk order (links: symlink targets by
+// entry index, with flag 4): each directory's entries sorted
 // by name, a directory followed by its subtree; parents[i] is the index of the entry's
 // directory (-1 for the root's own entries).
 static Napi::Value JS_scanTree(const Napi::CallbackInfo& info) {
@@ -320,15 +344,18 @@ static Napi::Value JS_scanTree(const Napi::CallbackInfo& info) {
     Napi::Int32Array parents = Napi::Int32Array::New(env, n);
     Napi::Float64Array stats = Napi::Float64Array::New(env, n * kStatFields);
     Napi::Array xattrs = Napi::Array::New(env, n);
+    Napi::Object links = Napi::Object::New(env);  // entry index -> target, symlinks only
     for (size_t i = 0; i < n; i++) {
       const Entry& e = tree->entries[i].e;
       names.Set(static_cast<uint32_t>(i), Napi::String::New(env, e.name));
       parents[i] = tree->entries[i].parent;
       FillStats(stats.Data() + i * kStatFields, e.st);
       xattrs.Set(static_cast<uint32_t>(i), XattrsToJs(env, e));
+      if (!e.linkTarget.empty()) links.Set(static_cast<uint32_t>(i), Napi::Buffer<char>::Copy(env, e.linkTarget.data(), e.linkTarget.size()));
     }
     out.Set("names", names);
     out.Set("parents", parents);
+    out.Set("links", links);
     out.Set("stats", stats);
     out.Set("xattrs", xattrs);
     return out;

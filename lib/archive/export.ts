@@ -1,8 +1,8 @@
 // export.ts: tar streams out of a tree — a whole tree, or only a list of changes (deletions
-// as `.wh.NAME` whiteouts). The tree is read with the addon's scanTree (lstat and xattrs of
-// every entry in one call) and small files with readFiles (megabytes per call, the next group
-// read while the current one is written); large files stream through an fd opened
-// O_NOFOLLOW. Nothing follows a symlink. Order is deterministic (byte order of names, each
+// as `.wh.NAME` whiteouts). The tree is read with the addon's scanTree (lstat, xattrs and
+// symlink targets of every entry in one call) and small files with readFilesInto (megabytes of
+// tar per call, read straight into place, the next segment laid out meanwhile); large files
+// stream through an fd opened O_NOFOLLOW. Nothing follows a symlink. Order is deterministic (byte order of names, each
 // directory before its contents); a hardlinked file is stored once and its later names as link
 // entries; PAX carries long names, xattrs and nanosecond mtimes.
 // With `whiteouts: 'overlay'` the tree is an overlay upper layer: 0/0 character devices are
@@ -11,7 +11,7 @@ import { constants as fsc, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { ChangeKind, type Change } from '../driver';
-import { C, ScanField as F, ScanFlag, readFiles, scanTree, sparseMap, type TreeScan } from '../native';
+import { C, ScanField as F, ScanFlag, readFilesInto, scanTree, sparseMap, type TreeScan } from '../native';
 import { endOfArchive, headerBlocks, padding, type WriteHeader } from './tar-stream-io';
 import { WHITEOUT_OPAQUE_DIR, whiteoutFor } from './whiteout';
 
@@ -24,7 +24,9 @@ export interface ExportOptions {
 
 /** Files up to this size are read in bulk; larger ones stream. */
 const SMALL_FILE = 1 << 20;
-/** Bytes per readFiles call, and the size output chunks are gathered to. */
+/** Bytes of tar built per readFilesInto call. */
+const SEGMENT = 4 << 20;
+/** Bytes read per call when streaming a large file. */
 const READ_BATCH = 8 << 20;
 const OUT_CHUNK = 1 << 20;
 const OVERLAY_OPAQUE = 'trusted.overlay.opaque';
@@ -47,7 +49,7 @@ class Tree {
   }
 
   static async read(root: string): Promise<Tree> {
-    return new Tree(root, await scanTree(root, ScanFlag.allXattrs));
+    return new Tree(root, await scanTree(root, ScanFlag.allXattrs | ScanFlag.linkTargets));
   }
 
   get size(): number { return this.scan.names.length; }
@@ -73,106 +75,107 @@ class Tree {
   }
 }
 
-/** Gathers small buffers into chunks of about OUT_CHUNK; passes big ones through. */
-class Output {
-  private parts: Buffer[] = [];
-  private size = 0;
+/** A file whose data is read straight into a segment: where, and how much. */
+interface Slot { index: number; offset: number; size: number }
+
+/**
+ * Builds the tar byte stream in segments of about SEGMENT bytes: headers are encoded in JS and
+ * small files' data is read by the addon straight into the segment (readFilesInto), so many
+ * small files cost one pool round trip and no extra copy. One segment is read while the next
+ * is laid out. Large and sparse files are streamed between segments.
+ */
+class Segments {
+  private parts: Array<Buffer | Slot> = [];
+  private bytes = 0;
+  private pending: Promise<Buffer> | undefined;
   private readonly ready: Buffer[] = [];
 
+  constructor(private readonly tree: Tree) {}
+
+  get size(): number { return this.bytes; }
+
   add(b: Buffer): void {
-    if (b.length >= OUT_CHUNK / 4) {
-      this.flush();
-      this.ready.push(b);
-      return;
-    }
     this.parts.push(b);
-    this.size += b.length;
-    if (this.size >= OUT_CHUNK) this.flush();
+    this.bytes += b.length;
   }
 
-  flush(): void {
-    if (this.parts.length === 0) return;
-    this.ready.push(this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.size));
+  /** Reserves `size` bytes (plus tar padding) for entry `index`'s data. */
+  addFile(index: number, size: number): void {
+    this.parts.push({ index, offset: 0, size });
+    this.bytes += size + padding(size);
+  }
+
+  /** Starts reading the current segment; the previous one becomes ready. */
+  async cut(): Promise<void> {
+    if (this.pending !== undefined) this.ready.push(await this.pending);
+    this.pending = undefined;
+    if (this.bytes === 0) return;
+    const parts = this.parts;
+    const total = this.bytes;
     this.parts = [];
-    this.size = 0;
+    this.bytes = 0;
+    this.pending = this.fill(parts, total);
+    this.pending.catch(() => undefined); // awaited at the next cut or flush
+  }
+
+  /** Everything added so far is ready, in order. */
+  async flush(): Promise<void> {
+    await this.cut();
+    await this.cut();
   }
 
   *drain(): Generator<Buffer> {
     while (this.ready.length > 0) yield this.ready.shift()!;
   }
-}
 
-/** Groups of small files (indices in write order) read in one readFiles call each. */
-function readGroups(tree: Tree, indices: readonly number[]): number[][] {
-  const groups: number[][] = [];
-  let group: number[] = [];
-  let bytes = 0;
-  const firstNames = new Set<string>();
-  for (const i of indices) {
-    if (tree.type(i) !== C.S_IFREG) continue;
-    const size = tree.field(i, F.size);
-    if (size > SMALL_FILE) continue;
-    if (tree.field(i, F.blocks) * 512 < size) continue; // has holes: written sparse, read by extent
-    if (tree.field(i, F.nlink) > 1) {
-      const key = tree.inodeKey(i);
-      if (firstNames.has(key)) continue; // written as a link entry: no data
-      firstNames.add(key);
+  private async fill(parts: ReadonlyArray<Buffer | Slot>, total: number): Promise<Buffer> {
+    // A lone big buffer (a chunk of a streamed file) needs no segment of its own.
+    if (parts.length === 1 && Buffer.isBuffer(parts[0])) return parts[0];
+    const segment = Buffer.alloc(total); // zeroed: tar padding after each file's data
+    const slots: Slot[] = [];
+    let off = 0;
+    for (const part of parts) {
+      if (Buffer.isBuffer(part)) {
+        part.copy(segment, off);
+        off += part.length;
+      } else {
+        slots.push({ ...part, offset: off });
+        off += part.size + padding(part.size);
+      }
     }
-    if (group.length > 0 && bytes + size > READ_BATCH) {
-      groups.push(group);
-      group = [];
-      bytes = 0;
-    }
-    group.push(i);
-    bytes += size;
+    if (slots.length === 0) return segment;
+    const t = this.tree;
+    const got = await readFilesInto(t.root, slots.map((x) => t.paths[x.index]!), slots.map((x) => x.size), slots.map((x) => x.offset), segment);
+    slots.forEach((x, k) => {
+      if (got[k] !== x.size) {
+        throw new Error(`${path.join(t.root, t.paths[x.index]!)} changed while it was archived (expected ${x.size} bytes, read ${got[k]})`);
+      }
+    });
+    return segment;
   }
-  if (group.length > 0) groups.push(group);
-  return groups;
-}
-
-async function readGroup(tree: Tree, group: readonly number[]): Promise<Map<number, Buffer>> {
-  const r = await readFiles(tree.root, group.map((i) => tree.paths[i]!), group.map((i) => tree.field(i, F.size)));
-  const out = new Map<number, Buffer>();
-  let off = 0;
-  group.forEach((i, k) => {
-    const size = tree.field(i, F.size);
-    if (r.lengths[k] !== size) {
-      throw new Error(`${path.join(tree.root, tree.paths[i]!)} changed while it was archived (expected ${size} bytes, read ${r.lengths[k]})`);
-    }
-    out.set(i, r.data.subarray(off, off + size));
-    off += size;
-  });
-  return out;
 }
 
 class TarProducer {
   private readonly links = new Map<string, string>();
-  readonly out = new Output();
+  readonly out: Segments;
 
-  constructor(private readonly tree: Tree, private readonly whiteouts: WhiteoutFormat) {}
+  constructor(private readonly tree: Tree, private readonly whiteouts: WhiteoutFormat) {
+    this.out = new Segments(tree);
+  }
 
-  /** Writes the entries `indices` (in order), reading small files a group ahead. */
+  /** Writes the entries `indices` in order. */
   async *entries(indices: readonly number[]): AsyncGenerator<Buffer> {
-    const groups = readGroups(this.tree, indices);
-    const start = (g: number): Promise<Map<number, Buffer>> | undefined => {
-      if (g >= groups.length) return undefined;
-      const p = readGroup(this.tree, groups[g]!);
-      p.catch(() => undefined); // awaited in turn
-      return p;
-    };
-    const groupOf = new Map<number, number>();
-    groups.forEach((group, g) => { for (const i of group) groupOf.set(i, g); });
-    let g = 0;
-    let pending = start(0);
-    let contents = new Map<number, Buffer>();
     for (const i of indices) {
-      if (groupOf.get(i) === g && !contents.has(i)) {
-        contents = await pending!;
-        pending = start(++g);
-      }
-      await this.entry(i, contents.get(i));
-      yield* this.out.drain();
+      yield* this.entry(i);
+      yield* this.maybeCut();
     }
+  }
+
+  /** Cuts a segment once enough is laid out, and passes on what is ready. */
+  private async *maybeCut(): AsyncGenerator<Buffer> {
+    if (this.out.size < SEGMENT) return;
+    await this.out.cut();
+    yield* this.out.drain();
   }
 
   private header(i: number): WriteHeader {
@@ -186,7 +189,7 @@ class TarProducer {
     };
   }
 
-  private async entry(i: number, content: Buffer | undefined): Promise<void> {
+  private async *entry(i: number): AsyncGenerator<Buffer> {
     const t = this.tree;
     const type = t.type(i);
     const h = this.header(i);
@@ -208,11 +211,21 @@ class TarProducer {
         this.links.set(key, h.name);
       }
       const abs = path.join(t.root, t.paths[i]!);
+      if (size <= SMALL_FILE && t.field(i, F.blocks) * 512 >= size) {
+        this.out.add(headerBlocks({ ...h, size }));
+        this.out.addFile(i, size);
+        return;
+      }
       // Fewer blocks than bytes: there are holes, so the file travels as GNU sparse 1.0.
-      if (content === undefined && size > 0 && t.field(i, F.blocks) * 512 < size && await this.sparseEntry(abs, h, size)) return;
+      if (size > 0 && t.field(i, F.blocks) * 512 < size) {
+        const extents = await this.dataExtents(abs, size);
+        if (extents !== undefined) {
+          yield* this.sparseEntry(abs, h, size, extents);
+          return;
+        }
+      }
       this.out.add(headerBlocks({ ...h, size }));
-      if (content !== undefined) this.out.add(content);
-      else await this.streamFile(abs, size);
+      yield* this.readRanges(abs, [[0, size]]);
       const pad = padding(size);
       if (pad > 0) this.out.add(Buffer.alloc(pad));
       return;
@@ -226,7 +239,8 @@ class TarProducer {
     }
     if (type === C.S_IFLNK) {
       h.type = 'symlink';
-      h.linkname = (await fsp.readlink(path.join(t.root, t.paths[i]!), { encoding: 'buffer' })).toString('utf8');
+      const target = t.scan.links?.[i] ?? await fsp.readlink(path.join(t.root, t.paths[i]!), { encoding: 'buffer' });
+      h.linkname = target.toString('utf8');
     } else if (type === C.S_IFCHR || type === C.S_IFBLK) {
       h.type = type === C.S_IFCHR ? 'char' : 'block';
       h.devmajor = t.field(i, F.rdevMajor);
@@ -239,18 +253,25 @@ class TarProducer {
     this.out.add(headerBlocks(h));
   }
 
+  /** A file's data extents, or undefined when it has no holes after all. */
+  private async dataExtents(abs: string, realSize: number): Promise<Array<[number, number]> | undefined> {
+    const pairs = await sparseMap(abs);
+    const extents: Array<[number, number]> = [];
+    let stored = 0;
+    for (let k = 0; k + 1 < pairs.length; k += 2) {
+      extents.push([pairs[k]!, pairs[k + 1]!]);
+      stored += pairs[k + 1]!;
+    }
+    return stored < realSize ? extents : undefined;
+  }
+
   /**
    * Writes a file with holes as PAX sparse 1.0 (as GNU tar does): the entry is named
    * dir/GNUSparseFile.0/base with the real name in GNU.sparse.name, and its data is the extent
-   * map in decimal lines (block-padded) followed by the extents. False if it has no holes.
+   * map in decimal lines (block-padded) followed by the extents.
    */
-  private async sparseEntry(abs: string, h: WriteHeader, realSize: number): Promise<boolean> {
-    const pairs = await sparseMap(abs);
-    let stored = 0;
-    for (let k = 1; k < pairs.length; k += 2) stored += pairs[k]!;
-    if (stored >= realSize) return false;
-    const extents: Array<[number, number]> = [];
-    for (let k = 0; k + 1 < pairs.length; k += 2) extents.push([pairs[k]!, pairs[k + 1]!]);
+  private async *sparseEntry(abs: string, h: WriteHeader, realSize: number, extents: Array<[number, number]>): AsyncGenerator<Buffer> {
+    const stored = extents.reduce((n, [, l]) => n + l, 0);
     // A trailing hole is kept by an empty extent at the end, as GNU tar writes it.
     const last = extents[extents.length - 1];
     if (last === undefined || last[0] + last[1] < realSize) extents.push([realSize, 0]);
@@ -263,35 +284,27 @@ class TarProducer {
         ['GNU.sparse.name', Buffer.from(h.name)], ['GNU.sparse.realsize', Buffer.from(String(realSize))]],
     }));
     this.out.add(map);
+    yield* this.readRanges(abs, extents);
+    const pad = padding(map.length + stored);
+    if (pad > 0) this.out.add(Buffer.alloc(pad));
+  }
+
+  /** Streams byte ranges of a (large) file into the output, a READ_BATCH at a time. */
+  private async *readRanges(abs: string, ranges: ReadonlyArray<[number, number]>): AsyncGenerator<Buffer> {
     const fh = await fsp.open(abs, fsc.O_RDONLY | fsc.O_NOFOLLOW);
     try {
-      for (const [offset, length] of extents) {
+      for (const [offset, length] of ranges) {
         for (let done = 0; done < length;) {
           const buf = Buffer.allocUnsafe(Math.min(READ_BATCH, length - done));
           const { bytesRead } = await fh.read(buf, 0, buf.length, offset + done);
-          if (bytesRead === 0) throw new Error(`${abs} shrank while it was archived`);
+          if (bytesRead === 0) throw new Error(`${abs} shrank while it was archived (expected ${length} bytes at ${offset}, read ${done})`);
           done += bytesRead;
+          // Its own segment, so the chunk is passed on as it is rather than copied into one.
+          await this.out.cut();
           this.out.add(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead));
+          await this.out.cut();
+          yield* this.out.drain();
         }
-      }
-    } finally {
-      await fh.close();
-    }
-    const pad = padding(map.length + stored);
-    if (pad > 0) this.out.add(Buffer.alloc(pad));
-    return true;
-  }
-
-  private async streamFile(abs: string, size: number): Promise<void> {
-    const fh = await fsp.open(abs, fsc.O_RDONLY | fsc.O_NOFOLLOW);
-    try {
-      let offset = 0;
-      while (offset < size) {
-        const buf = Buffer.allocUnsafe(Math.min(READ_BATCH, size - offset));
-        const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
-        if (bytesRead === 0) throw new Error(`${abs} shrank while it was archived (expected ${size} bytes, read ${offset})`);
-        offset += bytesRead;
-        this.out.add(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead));
       }
     } finally {
       await fh.close();
@@ -323,7 +336,7 @@ export function exportTree(root: string, done?: () => void, options: ExportOptio
     const producer = new TarProducer(tree, options.whiteouts ?? 'aufs');
     yield* producer.entries(Array.from({ length: tree.size }, (_, i) => i));
     producer.out.add(endOfArchive());
-    producer.out.flush();
+    await producer.out.flush();
     yield* producer.out.drain();
   })(), done);
 }
@@ -348,7 +361,7 @@ export function exportChanges(root: string, changes: readonly Change[], done?: (
     }
     yield* producer.entries(run);
     producer.out.add(endOfArchive());
-    producer.out.flush();
+    await producer.out.flush();
     yield* producer.out.drain();
   })(), done);
 }
