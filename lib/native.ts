@@ -96,7 +96,7 @@ interface Addon {
   removeAllAt(dirfd: number, name: string): Promise<void>;
   syncfs(fd: number): Promise<void>;
   fileConstants: Record<string, number>;
-  applyBatch(rootFd: number, ops: Buffer, count: number, chunks: Uint8Array[], xattrs: Array<string | Buffer>): Promise<number>;
+  applyBatch(rootFd: number, ops: Buffer, count: number, buffers: ArrayBufferLike[], xattrs: Array<string | Buffer>, extents: Buffer): Promise<number>;
   scanDir(path: string, flags: number): Promise<ScanResult>;
   scanTree(path: string, flags: number): Promise<TreeScan>;
   sparseMap(path: string): Promise<Float64Array>;

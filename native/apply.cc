@@ -74,7 +74,7 @@ mode_t ReadUmask() {
 struct Batch {
   int rootFd = -1;
   std::vector<Op> ops;
-  std::shared_ptr<Napi::ObjectReference> keep;  // the JS ops array: keeps data Buffers alive
+  std::shared_ptr<Napi::ObjectReference> keep;  // the JS array of data ArrayBuffers: keeps them alive
   size_t done = 0;
 };
 
@@ -384,7 +384,7 @@ bool DecodeOps(const uint8_t* buf, size_t len, uint32_t count, std::vector<Op>* 
 
 }  // namespace
 
-// applyBatch(rootFd, ops, count, chunks, xattrs): for each op in order, openat2(rootFd, parent, RESOLVE_IN_ROOT) then
+// applyBatch(rootFd, ops, count, buffers, xattrs, extents): for each op in order, openat2(rootFd, parent, RESOLVE_IN_ROOT) then
 // mkdirat/openat(O_EXCL|O_NOFOLLOW)+write/symlinkat/linkat/mknodat, fchown(at), (l|f)setxattr,
 // fchmod(at), utimensat — see the file header. Resolves to the number of ops applied; rejects
 // with the failing op's index as `opIndex`.
@@ -393,8 +393,8 @@ static Napi::Value JS_applyBatch(const Napi::CallbackInfo& info) {
   int64_t rootFd = 0;
   uint64_t count = 0;
   if (!ArgInt(info, 0, "rootFd", &rootFd) || !ArgUint(info, 2, "count", &count)) return env.Undefined();
-  if (!info[1].IsBuffer() || info.Length() < 5 || !info[3].IsArray() || !info[4].IsArray()) {
-    Napi::TypeError::New(env, "Expected (rootFd, ops: Buffer, count, chunks: Uint8Array[], xattrs: Array)").ThrowAsJavaScriptException();
+  if (!info[1].IsBuffer() || info.Length() < 6 || !info[3].IsArray() || !info[4].IsArray() || !info[5].IsBuffer()) {
+    Napi::TypeError::New(env, "Expected (rootFd, ops: Buffer, count, buffers: ArrayBuffer[], xattrs: Array, extents: Buffer)").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   auto encoded = info[1].As<Napi::Buffer<uint8_t>>();
@@ -405,20 +405,38 @@ static Napi::Value JS_applyBatch(const Napi::CallbackInfo& info) {
     Napi::TypeError::New(env, "applyBatch: malformed op encoding").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  Napi::Array chunks = info[3].As<Napi::Array>();
+  // File data: a few whole ArrayBuffers (the tar stream's read buffers) and (buffer, offset,
+  // length) extents into them, so a batch of thousands of files costs a handful of lookups.
+  Napi::Array buffers = info[3].As<Napi::Array>();
   Napi::Array xattrs = info[4].As<Napi::Array>();
-  batch->keep = std::make_shared<Napi::ObjectReference>(Napi::Persistent(chunks.As<Napi::Object>()));
-  std::vector<std::pair<const char*, size_t>> views(chunks.Length());
-  for (uint32_t j = 0; j < chunks.Length(); j++) {
-    Napi::Value c = chunks.Get(j);
-    if (!c.IsTypedArray()) continue;
-    Napi::Uint8Array u8 = c.As<Napi::Uint8Array>();
-    views[j] = {reinterpret_cast<const char*>(u8.Data()), u8.ByteLength()};
+  auto extents = info[5].As<Napi::Buffer<uint8_t>>();
+  batch->keep = std::make_shared<Napi::ObjectReference>(Napi::Persistent(buffers.As<Napi::Object>()));
+  std::vector<std::pair<const char*, size_t>> bases(buffers.Length());
+  for (uint32_t j = 0; j < buffers.Length(); j++) {
+    Napi::Value b = buffers.Get(j);
+    if (!b.IsArrayBuffer()) {
+      Napi::TypeError::New(env, "applyBatch: expected ArrayBuffers for data").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    Napi::ArrayBuffer ab = b.As<Napi::ArrayBuffer>();
+    bases[j] = {static_cast<const char*>(ab.Data()), ab.ByteLength()};
   }
+  size_t extentCount = extents.Length() / 12;
   for (size_t i = 0; i < batch->ops.size(); i++) {
     Op& op = batch->ops[i];
     auto [first, n] = dataRefs[i];
-    for (uint32_t j = first; j < first + n && j < views.size(); j++) op.data.push_back(views[j]);
+    for (uint32_t j = first; j < first + n; j++) {
+      if (j >= extentCount) {
+        Napi::RangeError::New(env, "applyBatch: data extent out of range").ThrowAsJavaScriptException();
+        return env.Undefined();
+      }
+      uint32_t buf = ReadU32(extents.Data() + 12 * j), off = ReadU32(extents.Data() + 12 * j + 4), len = ReadU32(extents.Data() + 12 * j + 8);
+      if (buf >= bases.size() || off > bases[buf].second || len > bases[buf].second - off) {
+        Napi::RangeError::New(env, "applyBatch: data extent outside its buffer").ThrowAsJavaScriptException();
+        return env.Undefined();
+      }
+      op.data.emplace_back(bases[buf].first + off, len);
+    }
     auto [xfirst, xn] = xattrRefs[i];
     for (uint32_t j = xfirst; j + 1 < xattrs.Length() && j < xfirst + 2 * xn; j += 2) {
       Napi::Value k = xattrs.Get(j), v = xattrs.Get(j + 1);

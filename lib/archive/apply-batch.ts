@@ -74,7 +74,10 @@ class Encoder {
 export class BatchQueue {
   private enc = new Encoder();
   private count = 0;
-  private chunks: Uint8Array[] = [];
+  /** Distinct ArrayBuffers holding file data, and (buffer, offset, length) extents into them. */
+  private buffers: ArrayBufferLike[] = [];
+  private bufferIndex = new Map<ArrayBufferLike, number>();
+  private extents: number[] = [];
   private xattrs: Array<string | Buffer> = [];
   private names: string[] = [];
   private bytes = 0;
@@ -84,15 +87,21 @@ export class BatchQueue {
 
   /** Queues an op for the tar entry `entryName`; sends the batch when it is full. */
   async push(op: BatchOp, entryName: string): Promise<void> {
-    const dataFirst = this.chunks.length;
+    const dataFirst = this.extents.length / 3;
     let dataBytes = 0;
     for (const c of op.data ?? []) {
-      this.chunks.push(c);
-      dataBytes += c.length;
+      let b = this.bufferIndex.get(c.buffer);
+      if (b === undefined) {
+        b = this.buffers.length;
+        this.buffers.push(c.buffer);
+        this.bufferIndex.set(c.buffer, b);
+      }
+      this.extents.push(b, c.byteOffset, c.byteLength);
+      dataBytes += c.byteLength;
     }
     const xattrFirst = this.xattrs.length;
     for (const [k, v] of op.xattrs ?? []) this.xattrs.push(k, v);
-    this.enc.op(op, dataFirst, this.chunks.length - dataFirst, xattrFirst, (this.xattrs.length - xattrFirst) / 2);
+    this.enc.op(op, dataFirst, this.extents.length / 3 - dataFirst, xattrFirst, (this.xattrs.length - xattrFirst) / 2);
     this.count++;
     this.names.push(entryName);
     this.bytes += dataBytes;
@@ -104,14 +113,17 @@ export class BatchQueue {
     await this.inflight;
     if (this.count === 0) return;
     const encoded = this.enc.buf.subarray(0, this.enc.used);
-    const { count, chunks, xattrs, names } = this;
+    const { count, buffers, xattrs, names } = this;
+    const extents = Buffer.from(Uint32Array.from(this.extents).buffer);
     this.enc = new Encoder();
     this.count = 0;
-    this.chunks = [];
+    this.buffers = [];
+    this.bufferIndex = new Map();
+    this.extents = [];
     this.xattrs = [];
     this.names = [];
     this.bytes = 0;
-    const run = applyBatch(this.rootFd, encoded, count, chunks, xattrs).then(() => undefined, (err: unknown) => {
+    const run = applyBatch(this.rootFd, encoded, count, buffers, xattrs, extents).then(() => undefined, (err: unknown) => {
       throw attributeToEntry(err, names);
     });
     run.catch(() => undefined); // observed by the next submit or drain
