@@ -6,9 +6,10 @@ export type { HasLayersFunc, SelectionOptions } from './registry';
 export { NaiveDiffDriver } from './naive-diff';
 export {
   ArchiveError, DriverSelectionError, GraphdriverError, IncompatibleFsError, InvalidIdError, InvalidOptionError,
-  LayerExistsError, LayerNotFoundError, NotMountedError, NotSupportedError, PrerequisitesError, SyscallError,
+  LayerExistsError, LayerNotFoundError, MountLimitError, NotMountedError, NotSupportedError, PrerequisitesError, SyscallError,
 } from './errors';
 export { FsMagic, fsName, getFsMagic } from './fsmagic';
 
 import './drivers/vfs';
 import './drivers/btrfs';
+import './drivers/overlay2';

@@ -34,6 +34,20 @@ export interface ApplyOptions {
 }
 
 const OVERLAY_OPAQUE_XATTR = 'trusted.overlay.opaque';
+const OVERLAY_XATTR_PREFIX = 'trusted.overlay.';
+
+/**
+ * The xattrs of an entry that may be written into a layer. overlayfs keeps its own metadata
+ * in trusted.overlay.* (redirect, metacopy, origin, opaque): from a tar it would plant that
+ * metadata in a layer (an opaque dir or a redirect to elsewhere in the lowers), so it is
+ * dropped; the opaque marker travels as `.wh..wh..opq` and is set by the conversion here.
+ */
+function layerXattrs(h: TarEntryHeader): ReadonlyMap<string, Buffer> {
+  let found = false;
+  for (const k of h.xattrs.keys()) if (k.startsWith(OVERLAY_XATTR_PREFIX)) { found = true; break; }
+  if (!found) return h.xattrs;
+  return new Map([...h.xattrs].filter(([k]) => !k.startsWith(OVERLAY_XATTR_PREFIX)));
+}
 
 /** Peeks at the first bytes: gzip is decompressed; other compressions are refused clearly. */
 async function* decompressed(input: AsyncIterable<Buffer | string>): AsyncGenerator<Buffer> {
@@ -130,7 +144,7 @@ async function createEntry(root: Root, dirfd: number, name: string, entry: TarEn
     try {
       await writeBody(fd, entry);
       await fchown(fd, h.uid, h.gid);
-      for (const [k, v] of h.xattrs) {
+      for (const [k, v] of layerXattrs(h)) {
         try { await fsetxattr(fd, k, v, 0); } catch (err) { if (!ignorableXattrError(err)) throw err; }
       }
       await fchmod(fd, h.mode);
@@ -178,7 +192,7 @@ async function createEntry(root: Root, dirfd: number, name: string, entry: TarEn
     }
   }
   await fchownat(dirfd, name, h.uid, h.gid, C.AT_SYMLINK_NOFOLLOW);
-  for (const [k, v] of h.xattrs) {
+  for (const [k, v] of layerXattrs(h)) {
     try { await lsetxattr(procPath(dirfd, name), k, v, 0); } catch (err) { if (!ignorableXattrError(err)) throw err; }
   }
   if (!isSymlink) await fchmodat(dirfd, name, h.mode);
@@ -214,7 +228,7 @@ function baseOp(kind: number, parent: string, name: string, h: TarEntryHeader): 
   const [as, ans, ms, mns] = times(h);
   return {
     kind, parent, name, mode: h.mode, uid: h.uid, gid: h.gid,
-    atimeSec: as, atimeNsec: ans, mtimeSec: ms, mtimeNsec: mns, xattrs: h.xattrs,
+    atimeSec: as, atimeNsec: ans, mtimeSec: ms, mtimeNsec: mns, xattrs: layerXattrs(h),
   };
 }
 

@@ -12,6 +12,7 @@ import { applyLayer } from '../../lib/archive/apply';
 import { exportTree } from '../../lib/archive/export';
 import { C, getxattr, lgetxattr, lsetxattr, mknod } from '../../lib/native';
 import { skipUnlessRoot } from '../helpers/requires-root';
+import { makeTar } from '../helpers/hostile-tar';
 import { collect, tarNames } from '../helpers/tar';
 import { withTmpDir } from '../helpers/tmp';
 
@@ -63,6 +64,27 @@ describe('overlay whiteout conversion', { skip: skipUnlessRoot('mknod and truste
       await assert.rejects(fsp.lstat(path.join(lower, 'etc', 'gone')), { code: 'ENOENT' });
       assert.deepEqual((await fsp.readdir(path.join(lower, 'opq'))).sort(), ['new']);
       await assert.rejects(lgetxattr(path.join(lower, 'opq'), 'trusted.overlay.opaque'), { code: 'ENODATA' });
+    });
+  });
+});
+
+describe('overlay metadata in a tar', { skip: skipUnlessRoot('trusted.* xattrs') }, () => {
+  // overlayfs reads trusted.overlay.* of an upper/lower directory as its own metadata (a
+  // redirect to another lower path, metacopy, opaque). A tar must not be able to plant it.
+  test('trusted.overlay.* xattrs from a tar are dropped, in both whiteout forms', async () => {
+    await withTmpDir(async (tmp) => {
+      const xattrs = new Map([['trusted.overlay.redirect', Buffer.from('/etc')], ['trusted.overlay.opaque', Buffer.from('y')],
+        ['user.kept', Buffer.from('1')]]);
+      const tar = makeTar([{ name: 'd/', type: 'dir', mode: 0o755, xattrs }, { name: 'f', data: 'x', xattrs }]);
+      for (const whiteouts of ['aufs', 'overlay'] as const) {
+        const out = await tmp.mkdir(whiteouts);
+        await applyLayer(out, Readable.from([tar]), { whiteouts });
+        for (const p of ['d', 'f']) {
+          await assert.rejects(lgetxattr(path.join(out, p), 'trusted.overlay.redirect'), { code: 'ENODATA' });
+          await assert.rejects(lgetxattr(path.join(out, p), 'trusted.overlay.opaque'), { code: 'ENODATA' });
+          assert.equal((await lgetxattr(path.join(out, p), 'user.kept')).toString(), '1');
+        }
+      }
     });
   });
 });

@@ -1,0 +1,230 @@
+// apply.ts: THE only module that mounts. It turns MountSpec data (spec.ts) into syscalls through
+// lib/native.ts, unmounts, and recognises existing mounts. Drivers never call mount(2),
+// fsopen(2) & co. themselves.
+//
+// Overlay: with the new mount API and a kernel that takes `lowerdir+` (Linux 6.8+), one
+// `fsconfig(lowerdir+)` per layer (up to the kernel's 500), then FSCONFIG_CMD_CREATE, fsmount,
+// move_mount; each value is at most 255 bytes (fsconfig's string limit). Elsewhere mount(2)
+// with one `lowerdir=a:b:c` string, which must fit in a page (4096 bytes with its NUL).
+// Not done: the engine's relative-path fallback (mounting from a thread that did
+// unshare(CLONE_FS) + chdir to the driver home) — the absolute-path string is used and a chain
+// that does not fit is refused with MountLimitError. Never chdir here: the cwd is process-wide.
+// When the kernel refuses an fs_context, its own messages (read from the fsopen fd) are added
+// to the error's message.
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { MountLimitError, SyscallError, hasCode } from '../errors';
+import * as native from '../native';
+import { C, MOUNT_API, MS } from '../native';
+import { type MountSpec, mountData, splitOption, unquote } from './spec';
+
+/** Most lower layers one overlay mount takes (the kernel's OVL_MAX_STACK). */
+export const OVERLAY_MAX_LOWERS = 500;
+/** Longest mount(2) data string: one page including its NUL. */
+export const MOUNT_DATA_MAX = 4095;
+/** Longest fsconfig(2) string value (the kernel copies at most 256 bytes including the NUL). */
+export const FSCONFIG_VALUE_MAX = 255;
+
+/** How overlay mounts are made on this kernel. */
+export type OverlayMethod = 'lowerdir+' | 'mount-data';
+
+let methodProbe: Promise<OverlayMethod> | undefined;
+
+/**
+ * Whether the kernel takes fsopen("overlay") + fsconfig("lowerdir+"), probed once per process
+ * on `probeDir` (an existing directory the caller owns) and cached.
+ */
+export function overlayMethod(probeDir: string): Promise<OverlayMethod> {
+  methodProbe ??= probeLowerdirPlus(probeDir).catch((err: unknown) => {
+    methodProbe = undefined;
+    throw err;
+  });
+  return methodProbe;
+}
+
+async function probeLowerdirPlus(probeDir: string): Promise<OverlayMethod> {
+  let fd: number;
+  try {
+    fd = await native.fsopen('overlay', MOUNT_API.FSOPEN_CLOEXEC);
+  } catch (err) {
+    if (hasCode(err, 'ENOSYS') || hasCode(err, 'ENODEV') || hasCode(err, 'EPERM')) return 'mount-data';
+    throw err;
+  }
+  try {
+    await native.fsconfigSetString(fd, 'lowerdir+', probeDir);
+    return 'lowerdir+';
+  } catch (err) {
+    if (hasCode(err, 'EINVAL')) return 'mount-data';
+    throw err;
+  } finally {
+    native.closeSync(fd);
+  }
+}
+
+/** The new mount API's attributes for mount(2) flags; other flags are refused. */
+function mountAttrs(flags: number): number {
+  const table: Array<[number, number]> = [
+    [MS.MS_RDONLY, MOUNT_API.MOUNT_ATTR_RDONLY], [MS.MS_NOSUID, MOUNT_API.MOUNT_ATTR_NOSUID],
+    [MS.MS_NODEV, MOUNT_API.MOUNT_ATTR_NODEV], [MS.MS_NOEXEC, MOUNT_API.MOUNT_ATTR_NOEXEC],
+    [MS.MS_NOATIME, MOUNT_API.MOUNT_ATTR_NOATIME], [MS.MS_NODIRATIME, MOUNT_API.MOUNT_ATTR_NODIRATIME],
+  ];
+  let attrs = 0;
+  let rest = flags;
+  for (const [ms, attr] of table) {
+    if ((flags & ms) !== 0) {
+      attrs |= attr;
+      rest &= ~ms;
+    }
+  }
+  if (rest !== 0) throw new RangeError(`mount flags 0x${rest.toString(16)} have no fsmount attribute`);
+  return attrs;
+}
+
+/**
+ * Throws MountLimitError when `spec` cannot be mounted by `method`: more lowers than the
+ * kernel stacks, a value over fsconfig's limit, or a mount(2) data string over a page.
+ */
+export function checkOverlayLimits(spec: MountSpec, method: OverlayMethod): void {
+  const lowers = spec.lowerdirs ?? [];
+  if (lowers.length > OVERLAY_MAX_LOWERS) {
+    throw new MountLimitError(`overlay: ${lowers.length} lower layers, the kernel stacks at most ${OVERLAY_MAX_LOWERS}`);
+  }
+  if (method === 'lowerdir+') {
+    for (const value of [...lowers, ...spec.options.map((o) => splitOption(o)[1] ?? '')]) {
+      if (Buffer.byteLength(value) > FSCONFIG_VALUE_MAX) {
+        throw new MountLimitError(`overlay: the value ${JSON.stringify(value)} is longer than fsconfig's ${FSCONFIG_VALUE_MAX} bytes`);
+      }
+    }
+    return;
+  }
+  const bytes = Buffer.byteLength(mountData(spec));
+  if (bytes > MOUNT_DATA_MAX) {
+    throw new MountLimitError(`overlay: the mount data for ${lowers.length} lower layers is ${bytes} bytes, ` +
+      `over the page-size limit of ${MOUNT_DATA_MAX} (this kernel has no fsconfig lowerdir+; a shorter home path fits more layers)`);
+  }
+}
+
+/** The same error with the kernel's fs_context messages appended (when there are any). */
+function withKernelLog(err: unknown, log: string[]): unknown {
+  if (!(err instanceof SyscallError) || log.length === 0) return err;
+  const e = new SyscallError(`${err.message} (kernel: ${log.join('; ')})`, {
+    code: err.code, errno: err.errno, syscall: err.syscall,
+    ...(err.path !== undefined ? { path: err.path } : {}), ...(err.dest !== undefined ? { dest: err.dest } : {}),
+  });
+  const frames = (err.stack ?? '').split('\n').slice(1).join('\n');
+  e.stack = `${e.name}: ${e.message}\n${frames}`;
+  return e;
+}
+
+/** fsopen + fsconfig (lowerdir+ per layer, then each option) + CMD_CREATE + fsmount + move_mount. */
+async function mountNewApi(spec: MountSpec): Promise<void> {
+  const attrs = mountAttrs(spec.flags);
+  const fd = await native.fsopen(spec.type, MOUNT_API.FSOPEN_CLOEXEC);
+  try {
+    await native.fsconfigSetString(fd, 'source', spec.source);
+    if (spec.lowerdirs !== undefined && spec.lowerdirs.length > 0) await native.fsconfigSetStrings(fd, 'lowerdir+', [...spec.lowerdirs]);
+    for (const option of spec.options) {
+      const [key, value] = splitOption(option);
+      if (value === undefined) await native.fsconfigSetFlag(fd, key);
+      else await native.fsconfigSetString(fd, key, unquote(value));
+    }
+    if ((spec.flags & MS.MS_RDONLY) !== 0) await native.fsconfigSetFlag(fd, 'ro');
+    await native.fsconfigCreate(fd);
+    const mfd = await native.fsmount(fd, MOUNT_API.FSMOUNT_CLOEXEC, attrs);
+    try {
+      await native.moveMount(mfd, '', C.AT_FDCWD, spec.target, MOUNT_API.MOVE_MOUNT_F_EMPTY_PATH);
+    } finally {
+      native.closeSync(mfd);
+    }
+  } catch (err) {
+    let log: string[] = [];
+    try {
+      log = native.fsReadLog(fd).map((m) => m.trim()).filter((m) => m !== '');
+    } catch {
+      // The log is a courtesy; the original error is the one that matters.
+    }
+    throw withKernelLog(err, log);
+  } finally {
+    native.closeSync(fd);
+  }
+}
+
+/**
+ * Mounts `spec`. Overlay specs use the method the kernel allows (probed once on `probeDir`)
+ * and are checked against its limits first; other specs go through mount(2).
+ */
+export async function applyMount(spec: MountSpec, probeDir: string): Promise<void> {
+  if (spec.type === 'overlay') {
+    const method = await overlayMethod(probeDir);
+    checkOverlayLimits(spec, method);
+    if (method === 'lowerdir+') return mountNewApi(spec);
+  }
+  await native.mount(spec.source, spec.target, spec.type, spec.flags, mountData(spec) || null);
+}
+
+/**
+ * umount2(target, detach ? MNT_DETACH : 0). Resolves false when nothing was mounted there
+ * (EINVAL), true when something was unmounted.
+ */
+export async function unmount(target: string, detach = true): Promise<boolean> {
+  try {
+    await native.umount2(target, detach ? MS.MNT_DETACH : 0);
+    return true;
+  } catch (err) {
+    if (hasCode(err, 'EINVAL') || hasCode(err, 'ENOENT')) return false;
+    throw err;
+  }
+}
+
+/**
+ * Whether a filesystem of type `magic` is mounted at `target`: statfs(target) says `magic`
+ * and statfs of its parent does not (two syscalls; right whenever the parent is not itself of
+ * that type, which the overlay drivers check at init). False when target does not exist.
+ */
+export async function isMountedAs(target: string, magic: number): Promise<boolean> {
+  try {
+    const [here, above] = await Promise.all([native.statfs(target), native.statfs(path.dirname(target))]);
+    return (here.f_type >>> 0) === magic && (above.f_type >>> 0) !== magic;
+  } catch (err) {
+    if (hasCode(err, 'ENOENT') || hasCode(err, 'ENOTDIR')) return false;
+    throw err;
+  }
+}
+
+/** Decodes mountinfo's octal escapes (\040 for a space). */
+function unescapeMountPath(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_m, oct: string) => String.fromCharCode(parseInt(oct, 8)));
+}
+
+/** One line of /proc/self/mountinfo, the fields used here. */
+export interface MountInfo {
+  mountPoint: string;
+  fsType: string;
+  source: string;
+  superOptions: string;
+}
+
+/** Parses /proc/self/mountinfo text (man 5 proc_pid_mountinfo). */
+export function parseMountInfo(text: string): MountInfo[] {
+  const out: MountInfo[] = [];
+  for (const line of text.split('\n')) {
+    const fields = line.split(' ');
+    const sep = fields.indexOf('-');
+    if (fields.length < 5 || sep < 0 || fields.length < sep + 4) continue;
+    out.push({
+      mountPoint: unescapeMountPath(fields[4]!), fsType: fields[sep + 1]!,
+      source: unescapeMountPath(fields[sep + 2]!), superOptions: fields[sep + 3]!,
+    });
+  }
+  return out;
+}
+
+/** The mounts listed in /proc/self/mountinfo. */
+export async function readMountInfo(): Promise<MountInfo[]> {
+  return parseMountInfo(await fsp.readFile('/proc/self/mountinfo', 'utf8'));
+}
+
+/** The mountinfo entries whose mount point is exactly `target` (stacked mounts repeat), by mountinfo. */
+export async function mountsAt(target: string): Promise<MountInfo[]> {
+  return (await readMountInfo()).filter((m) => m.mountPoint === target);
+}
