@@ -262,11 +262,12 @@ SysFailure ApplyOne(int rootFd, int dirfd, const Op& op, const Defaults& d) {
       });
       isSymlink = true;
       break;
-    case kLink: {
-      f = Link(rootFd, dirfd, op, &isSymlink);
-      ownerDone = modeDone = false;  // the inode is the target's, with its own owner and mode
-      break;
-    }
+    case kLink:
+      // The new name shares the target's inode: its metadata is the target's, set by the
+      // target's own entry. Nothing more is applied, so a link to a file this layer shares
+      // with its parent (a hardlink farm) can never change the parent's inode. (GNU tar does
+      // the same; the engine re-applies the header, which would write through the farm.)
+      return Link(rootFd, dirfd, op, &isSymlink);
     case kChar:
     case kBlock:
     case kFifo: {

@@ -177,11 +177,11 @@ async function createEntry(root: Root, dirfd: number, name: string, entry: TarEn
         if (isDirMode(tst.mode)) throw new ArchiveError(`hardlink target ${JSON.stringify(h.linkname)} is a directory`, h.name);
         // No AT_SYMLINK_FOLLOW: a hardlink to a symlink links the symlink itself.
         await linkat(tdir, tbase, dirfd, name, 0);
-        isSymlink = (tst.mode & C.S_IFMT) === C.S_IFLNK;
       } finally {
         closeSync(tdir);
       }
-      break;
+      // The link shares the target's inode and metadata: nothing more is applied (native/apply.cc says why).
+      return;
     }
     case 'char':
     case 'block':
