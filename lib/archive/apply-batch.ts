@@ -85,8 +85,8 @@ export class BatchQueue {
 
   constructor(private readonly rootFd: number) {}
 
-  /** Queues an op for the tar entry `entryName`; sends the batch when it is full. */
-  async push(op: BatchOp, entryName: string): Promise<void> {
+  /** Queues an op for the tar entry `entryName`; sends the batch when it is full (then a Promise to await). */
+  push(op: BatchOp, entryName: string): void | Promise<void> {
     const dataFirst = this.extents.length / 3;
     let dataBytes = 0;
     for (const c of op.data ?? []) {
@@ -105,7 +105,8 @@ export class BatchQueue {
     this.count++;
     this.names.push(entryName);
     this.bytes += dataBytes;
-    if (this.count >= BATCH_OPS || this.bytes >= BATCH_BYTES) await this.submit();
+    if (this.count >= BATCH_OPS || this.bytes >= BATCH_BYTES) return this.submit();
+    return undefined;
   }
 
   /** Sends what is queued; waits only for the batch before it. */

@@ -16,7 +16,7 @@ import {
 import { BatchQueue, type BatchOp } from './apply-batch';
 import { Root, cleanName, procPath } from './root';
 import type { TarEntryHeader } from './tar-format';
-import { DEFAULT_TAR_LIMITS, readTar, type TarEntry, type TarLimits } from './tar-stream-io';
+import { DEFAULT_TAR_LIMITS, visitTar, type TarEntry, type TarLimits } from './tar-stream-io';
 import { WHITEOUT_META_PREFIX, WHITEOUT_OPAQUE_DIR, WHITEOUT_PREFIX } from './whiteout';
 
 const writeFd = promisify(fsWrite);
@@ -224,6 +224,24 @@ const OP_KIND: Record<TarEntryHeader['type'], number> = {
   char: ApplyOpKind.Char, block: ApplyOpKind.Block, fifo: ApplyOpKind.Fifo,
 };
 
+/** The op that creates a non-whiteout entry `name` in `parent`. */
+function entryOp(h: TarEntryHeader, parent: string, name: string, data: Buffer[] | null): BatchOp {
+  const op = baseOp(OP_KIND[h.type], parent, name, h);
+  if (data !== null) op.data = data;
+  if (h.type === 'symlink') {
+    op.linkname = h.linkname;
+  } else if (h.type === 'link') {
+    const target = cleanName(h.linkname, 'hardlink target');
+    if (target.length === 0) throw new ArchiveError('hardlink to the layer root', h.name);
+    op.linkParent = target.slice(0, -1).join('/');
+    op.linkName = target[target.length - 1]!;
+  } else if (h.type === 'char' || h.type === 'block') {
+    op.devMajor = h.devmajor;
+    op.devMinor = h.devminor;
+  }
+  return op;
+}
+
 function baseOp(kind: number, parent: string, name: string, h: TarEntryHeader): BatchOp {
   const [as, ans, ms, mns] = times(h);
   return {
@@ -242,20 +260,21 @@ export async function applyLayer(dir: string, input: NodeJS.ReadableStream | Asy
   const unpacked = new Set<string>();
   const dirs: Array<{ parts: string[]; header: TarEntryHeader }> = [];
   try {
-    for await (const entry of readTar(decompressed(source), options.limits ?? DEFAULT_TAR_LIMITS)) {
+    // The general case, for any entry: whiteouts, opaque markers, large and sparse files, data
+    // not yet read in; it may wait for the batch queue or the input.
+    const slowVisit = async (entry: TarEntry, parts: string[]): Promise<void> => {
       const h = entry.header;
       size += h.size;
-      const parts = cleanName(h.name);
       if (parts.length === 0) {
         if (h.type !== 'dir') throw new ArchiveError('a non-directory entry names the layer root', h.name);
         await queue.drain();
         await fchownat(root.fd, '', h.uid, h.gid, C.AT_EMPTY_PATH);
         await fsp.chmod(procPath(root.fd), h.mode);
         dirs.push({ parts, header: h });
-        continue;
+        return;
       }
       // AUFS metadata at the top (e.g. .wh..wh.plnk, .wh..wh.aufs) is not layer content.
-      if (parts[0]!.startsWith(WHITEOUT_META_PREFIX) && !(parts.length === 1 && parts[0] === WHITEOUT_OPAQUE_DIR)) continue;
+      if (parts[0]!.startsWith(WHITEOUT_META_PREFIX) && !(parts.length === 1 && parts[0] === WHITEOUT_OPAQUE_DIR)) return;
       const base = parts[parts.length - 1]!;
       const parentParts = parts.slice(0, -1);
       const parent = parentParts.join('/');
@@ -270,9 +289,9 @@ export async function applyLayer(dir: string, input: NodeJS.ReadableStream | Asy
           } finally {
             closeSync(dirfd);
           }
-          continue;
+          return;
         }
-        if (base.startsWith(WHITEOUT_META_PREFIX)) continue; // AUFS metadata inside a directory
+        if (base.startsWith(WHITEOUT_META_PREFIX)) return; // AUFS metadata inside a directory
         const victim = base.slice(WHITEOUT_PREFIX.length);
         if (victim === '' || victim === '.' || victim === '..') throw new ArchiveError('whiteout names no entry', h.name);
         if (overlay) {
@@ -282,7 +301,7 @@ export async function applyLayer(dir: string, input: NodeJS.ReadableStream | Asy
         } else {
           await queue.push({ kind: ApplyOpKind.Whiteout, parent, name: victim }, h.name);
         }
-        continue;
+        return;
       }
       if (h.sparse !== undefined) size += h.sparse.realSize - h.size; // counted at its real size, as the engine does
       if (h.type === 'file' && (h.size > LARGE_FILE || h.sparse !== undefined)) {
@@ -296,34 +315,43 @@ export async function applyLayer(dir: string, input: NodeJS.ReadableStream | Asy
           closeSync(dirfd);
         }
       } else {
-        const op = baseOp(OP_KIND[h.type], parent, base, h);
+        let data: Buffer[] | null = null;
         if (h.type === 'file') {
-          let data: Buffer[] | null = entry.takeBuffered();
-          if (data === null) {
-            data = [];
-            for await (const chunk of entry.body()) data.push(chunk);
-          }
-          op.data = data;
-        } else if (h.type === 'symlink') {
-          op.linkname = h.linkname;
-        } else if (h.type === 'link') {
-          const target = cleanName(h.linkname, 'hardlink target');
-          if (target.length === 0) throw new ArchiveError('hardlink to the layer root', h.name);
-          op.linkParent = target.slice(0, -1).join('/');
-          op.linkName = target[target.length - 1]!;
-        } else if (h.type === 'char' || h.type === 'block') {
-          op.devMajor = h.devmajor;
-          op.devMinor = h.devminor;
+          data = [];
+          for await (const chunk of entry.body()) data.push(chunk);
         }
-        await queue.push(op, h.name);
+        await queue.push(entryOp(h, parent, base, data), h.name);
       }
       if (h.type === 'dir') dirs.push({ parts, header: h });
       unpacked.add(parts.join('/'));
-    }
-    // Directory times last: creating their children changed them.
-    for (const { parts, header } of dirs) {
-      if (parts.length === 0) continue;
-      await queue.push(baseOp(ApplyOpKind.DirTimes, parts.slice(0, -1).join('/'), parts[parts.length - 1]!, header), header.name);
+    };
+    // The common case without a promise: a small entry whose data is already buffered.
+    const visit = (entry: TarEntry): void | Promise<void> => {
+      const h = entry.header;
+      const parts = cleanName(h.name);
+      const base = parts[parts.length - 1];
+      if (base === undefined || parts[0]!.startsWith(WHITEOUT_META_PREFIX) || base.startsWith(WHITEOUT_PREFIX) ||
+          h.sparse !== undefined || (h.type === 'file' && h.size > LARGE_FILE)) {
+        return slowVisit(entry, parts);
+      }
+      const data = h.type === 'file' ? entry.takeBuffered() : null;
+      if (h.type === 'file' && data === null) return slowVisit(entry, parts);
+      size += h.size;
+      const op = entryOp(h, parts.slice(0, -1).join('/'), base, data);
+      if (h.type === 'dir') dirs.push({ parts, header: h });
+      unpacked.add(parts.join('/'));
+      return queue.push(op, h.name);
+    };
+    await visitTar(decompressed(source), options.limits ?? DEFAULT_TAR_LIMITS, visit);
+    // Directory times last: creating their children changed them. Setting a directory's times
+    // does not touch its parent's, so any order works: grouped by parent, each parent is
+    // resolved once.
+    const timed = dirs.filter((d) => d.parts.length > 0)
+      .map((d) => ({ parent: d.parts.slice(0, -1).join('/'), name: d.parts[d.parts.length - 1]!, header: d.header }))
+      .sort((x, y) => (x.parent < y.parent ? -1 : x.parent > y.parent ? 1 : 0));
+    for (const { parent, name, header } of timed) {
+      const r = queue.push(baseOp(ApplyOpKind.DirTimes, parent, name, header), header.name);
+      if (r !== undefined) await r;
     }
     await queue.drain();
     const rootDir = dirs.find((d) => d.parts.length === 0);

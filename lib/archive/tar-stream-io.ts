@@ -5,7 +5,7 @@
 import { ArchiveError } from '../errors';
 import {
   BLOCK, decodeHeader, encodeHeader, encodePax, entryTypeOf, isZeroBlock, octalLimit, padding, parsePax,
-  parseSparseEntries, type SparseMap, type TarEntryHeader,
+  parseSparseEntries, type RawHeader, type SparseMap, type TarEntryHeader,
 } from './tar-format';
 
 export interface TarLimits {
@@ -62,6 +62,13 @@ class ByteSource {
     this.buffered -= n;
     if (this.head === first.length) { this.chunks.shift(); this.head = 0; }
     return out;
+  }
+
+  /** The next `n` bytes without consuming them, when they lie in one buffered chunk; else null. */
+  peek(n: number): Buffer | null {
+    const first = this.chunks[0];
+    if (first === undefined || first.length - this.head < n) return null;
+    return first.subarray(this.head, this.head + n);
   }
 
   /** Discards `n` buffered bytes (call fill first or check available). */
@@ -184,118 +191,250 @@ function checkSparse(map: SparseMap, stored: number, name: string): void {
   if (map.realSize >= 0 && end > map.realSize) throw new ArchiveError('GNU sparse map reaches past the file size', name);
 }
 
-/** Iterates the entries of a tar stream. Throws ArchiveError on malformed or truncated input. */
-export async function* readTar(source: AsyncIterable<Buffer | string>, limits: TarLimits = DEFAULT_TAR_LIMITS): AsyncGenerator<TarEntry> {
-  const src = new ByteSource(source);
-  let pax = new Map<string, Buffer>();
-  let longName: Buffer | undefined;
-  let longLink: Buffer | undefined;
-  let count = 0;
-  try {
+/**
+ * The tar reader's state machine. next() returns the next entry synchronously when its header
+ * (and any extended header before it) is already buffered — the common case for the small
+ * entries of a layer — and a Promise only when it has to wait for input, so a layer of
+ * thousands of small files is parsed without a promise per entry.
+ */
+class TarParser {
+  private pax = new Map<string, Buffer>();
+  private longName: Buffer | undefined;
+  private longLink: Buffer | undefined;
+  private count = 0;
+  /** Bytes of the previous entry (unread data and padding) to skip before the next header. */
+  private pendingSkip = 0;
+  private pendingName = '';
+  private done = false;
+
+  constructor(private readonly src: ByteSource, private readonly limits: TarLimits) {}
+
+  next(): TarEntry | null | Promise<TarEntry | null> {
+    if (this.done) return null;
+    const src = this.src;
+    if (this.pendingSkip > 0) {
+      if (src.available < this.pendingSkip) return this.nextAsync();
+      src.drop(this.pendingSkip);
+      this.pendingSkip = 0;
+    }
+    for (;;) {
+      const block = src.peek(BLOCK);
+      if (block === null) return this.nextAsync();
+      if (isZeroBlock(block)) {
+        this.done = true;
+        return null;
+      }
+      const raw = decodeHeader(block);
+      if (typeof raw === 'string') throw new ArchiveError(raw);
+      if (isExtended(raw.typeflag)) {
+        const whole = BLOCK + raw.size + padding(raw.size);
+        if (raw.size > this.limits.maxRecordSize || src.available < whole) return this.nextAsync();
+        src.drop(BLOCK);
+        this.extended(raw, src.take(raw.size));
+        src.drop(padding(raw.size));
+        continue;
+      }
+      if (raw.gnuSparse?.extended) return this.nextAsync();
+      src.drop(BLOCK);
+      const entry = this.entry(raw);
+      if (entry === null) return this.sparseV1(raw);
+      return entry;
+    }
+  }
+
+  /** The general path: waits for input wherever it has to. */
+  private async nextAsync(): Promise<TarEntry | null> {
+    const src = this.src;
+    if (this.pendingSkip > 0) {
+      await skip(src, this.pendingSkip, `data of ${JSON.stringify(this.pendingName)}`);
+      this.pendingSkip = 0;
+    }
     for (;;) {
       if (src.available < BLOCK && !(await src.fill(BLOCK))) {
         if (src.available > 0) throw truncated('header');
-        return; // EOF on a block boundary without the end marker: accepted, as Go's and GNU tar do
+        this.done = true;
+        return null; // EOF on a block boundary without the end marker: accepted, as Go's and GNU tar do
       }
       const block = src.take(BLOCK);
-      if (isZeroBlock(block)) return;
+      if (isZeroBlock(block)) {
+        this.done = true;
+        return null;
+      }
       const raw = decodeHeader(block);
       if (typeof raw === 'string') throw new ArchiveError(raw);
-      const rawName = raw.name.toString('utf8');
-      if (raw.typeflag === 'x' || raw.typeflag === 'g' || raw.typeflag === 'L' || raw.typeflag === 'K') {
-        if (raw.size > limits.maxRecordSize) throw new ArchiveError(`extended header of ${raw.size} bytes exceeds the limit of ${limits.maxRecordSize}`, rawName);
+      if (isExtended(raw.typeflag)) {
+        if (raw.size > this.limits.maxRecordSize) {
+          throw new ArchiveError(`extended header of ${raw.size} bytes exceeds the limit of ${this.limits.maxRecordSize}`, raw.name.toString('utf8'));
+        }
         const data = await readExact(src, raw.size, 'extended header');
         await skip(src, padding(raw.size), 'extended header');
-        if (raw.typeflag === 'L' || raw.typeflag === 'K') {
-          const nul = data.indexOf(0);
-          const value = nul === -1 ? data : data.subarray(0, nul);
-          if (raw.typeflag === 'L') longName = Buffer.from(value); else longLink = Buffer.from(value);
-          continue;
-        }
-        const records = parsePax(data);
-        if (typeof records === 'string') throw new ArchiveError(records, rawName);
-        // Global headers are ignored, as the engine ignores them.
-        if (raw.typeflag === 'x') for (const [k, v] of records) pax.set(k, v);
+        this.extended(raw, data);
         continue;
       }
       // Old GNU sparse: extension blocks with more extents follow the header.
       if (raw.gnuSparse?.extended) {
         for (let blocks = 0; ; blocks++) {
-          if (blocks > 1 << 16) throw new ArchiveError('GNU sparse map too long', rawName);
+          if (blocks > 1 << 16) throw new ArchiveError('GNU sparse map too long', raw.name.toString('utf8'));
           const ext = await readExact(src, BLOCK, 'GNU sparse map');
           const more = parseSparseEntries(ext, 0, 21);
-          if (typeof more === 'string') throw new ArchiveError(more, rawName);
+          if (typeof more === 'string') throw new ArchiveError(more, raw.name.toString('utf8'));
           raw.gnuSparse.extents.push(...more);
           if (ext[504] === 0) break;
         }
       }
-      const type = entryTypeOf(raw.typeflag);
-      const merged: ReadonlyMap<string, Buffer> = pax.size === 0 ? NO_RECORDS : pax;
-      const name = merged.get('GNU.sparse.name')?.toString('utf8') ?? merged.get('path')?.toString('utf8') ??
-        longName?.toString('utf8') ?? rawName;
-      if (type === undefined) {
-        throw new ArchiveError(`unsupported tar entry type ${JSON.stringify(raw.typeflag)}`, name);
-      }
-      if (++count > limits.maxEntries) throw new ArchiveError(`archive has more than ${limits.maxEntries} entries`);
-      let xattrs = NO_RECORDS;
-      if (merged !== NO_RECORDS) {
-        const found = new Map<string, Buffer>();
-        for (const [k, v] of merged) if (k.startsWith('SCHILY.xattr.')) found.set(k.slice('SCHILY.xattr.'.length), v);
-        if (found.size > 0) xattrs = found;
-      }
-      const mtime = parseTime(merged.get('mtime')) ?? { sec: raw.mtime, nsec: 0 };
-      const atime = parseTime(merged.get('atime'));
-      const size = type === 'file' ? (parseDecimal(merged.get('size'), 'size', name) ?? raw.size) : 0;
-      const header: TarEntryHeader = {
-        name, type, size,
-        mode: raw.mode & 0o7777,
-        uid: parseDecimal(merged.get('uid'), 'uid', name) ?? raw.uid,
-        gid: parseDecimal(merged.get('gid'), 'gid', name) ?? raw.gid,
-        mtimeSec: mtime.sec, mtimeNsec: mtime.nsec,
-        ...(atime ? { atimeSec: atime.sec, atimeNsec: atime.nsec } : {}),
-        linkname: merged.get('linkpath')?.toString('utf8') ?? longLink?.toString('utf8') ?? raw.linkname.toString('utf8'),
-        devmajor: raw.devmajor, devminor: raw.devminor,
-        xattrs,
-      };
-      let sparse = sparseFromPax(merged, name);
-      if (raw.gnuSparse !== undefined) sparse = { realSize: raw.gnuSparse.realSize, extents: raw.gnuSparse.extents };
-      if (pax.size > 0) pax = new Map();
-      longName = undefined;
-      longLink = undefined;
-      let remaining = size;
-      if (sparse === 'v1') {
-        // PAX sparse 1.0: the map is at the start of the data, in decimal lines, block-padded.
-        const read = await readSparseV1Map(src, size, name);
-        const realSize = parseDecimal(merged.get('GNU.sparse.realsize'), 'sparse size', name);
-        if (realSize === undefined) throw new ArchiveError('GNU sparse 1.0 entry without GNU.sparse.realsize', name);
-        sparse = { realSize, extents: read.map.extents };
-        remaining -= read.consumed;
-      }
-      if (sparse !== undefined) {
-        checkSparse(sparse, remaining, name);
-        header.sparse = sparse;
-        header.size = remaining;
-      }
-      const body = async function* (): AsyncGenerator<Buffer> {
+      return this.entry(raw) ?? this.sparseV1(raw);
+    }
+  }
+
+  /** Folds a PAX or GNU long-name record into the state for the next entry. */
+  private extended(raw: RawHeader, data: Buffer): void {
+    if (raw.typeflag === 'L' || raw.typeflag === 'K') {
+      const nul = data.indexOf(0);
+      const value = Buffer.from(nul === -1 ? data : data.subarray(0, nul));
+      if (raw.typeflag === 'L') this.longName = value; else this.longLink = value;
+      return;
+    }
+    const records = parsePax(data);
+    if (typeof records === 'string') throw new ArchiveError(records, raw.name.toString('utf8'));
+    // Global headers are ignored, as the engine ignores them.
+    if (raw.typeflag === 'x') for (const [k, v] of records) this.pax.set(k, v);
+  }
+
+  /** Header fields common to every entry. */
+  private headerOf(raw: RawHeader): { header: TarEntryHeader; merged: ReadonlyMap<string, Buffer> } {
+    const merged: ReadonlyMap<string, Buffer> = this.pax.size === 0 ? NO_RECORDS : this.pax;
+    const name = merged.get('GNU.sparse.name')?.toString('utf8') ?? merged.get('path')?.toString('utf8') ??
+      this.longName?.toString('utf8') ?? raw.name.toString('utf8');
+    const type = entryTypeOf(raw.typeflag);
+    if (type === undefined) throw new ArchiveError(`unsupported tar entry type ${JSON.stringify(raw.typeflag)}`, name);
+    if (++this.count > this.limits.maxEntries) throw new ArchiveError(`archive has more than ${this.limits.maxEntries} entries`);
+    let xattrs = NO_RECORDS;
+    if (merged !== NO_RECORDS) {
+      const found = new Map<string, Buffer>();
+      for (const [k, v] of merged) if (k.startsWith('SCHILY.xattr.')) found.set(k.slice('SCHILY.xattr.'.length), v);
+      if (found.size > 0) xattrs = found;
+    }
+    const mtime = parseTime(merged.get('mtime')) ?? { sec: raw.mtime, nsec: 0 };
+    const atime = parseTime(merged.get('atime'));
+    const header: TarEntryHeader = {
+      name, type,
+      size: type === 'file' ? (parseDecimal(merged.get('size'), 'size', name) ?? raw.size) : 0,
+      mode: raw.mode & 0o7777,
+      uid: parseDecimal(merged.get('uid'), 'uid', name) ?? raw.uid,
+      gid: parseDecimal(merged.get('gid'), 'gid', name) ?? raw.gid,
+      mtimeSec: mtime.sec, mtimeNsec: mtime.nsec,
+      ...(atime ? { atimeSec: atime.sec, atimeNsec: atime.nsec } : {}),
+      linkname: merged.get('linkpath')?.toString('utf8') ?? this.longLink?.toString('utf8') ?? raw.linkname.toString('utf8'),
+      devmajor: raw.devmajor, devminor: raw.devminor,
+      xattrs,
+    };
+    return { header, merged };
+  }
+
+  /** The entry for `raw`, or null when it is PAX sparse 1.0 (its map must be read first). */
+  private entry(raw: RawHeader): TarEntry | null {
+    if (this.pax.get('GNU.sparse.major') !== undefined && sparseFromPax(this.pax, raw.name.toString('utf8')) === 'v1') return null;
+    const { header, merged } = this.headerOf(raw);
+    let sparse = sparseFromPax(merged, header.name);
+    if (raw.gnuSparse !== undefined) sparse = { realSize: raw.gnuSparse.realSize, extents: raw.gnuSparse.extents };
+    if (sparse === 'v1') throw new ArchiveError('unexpected GNU sparse 1.0 entry', header.name); // handled by sparseV1
+    const stored = header.size;
+    if (sparse !== undefined) {
+      checkSparse(sparse, stored, header.name);
+      header.sparse = sparse;
+    }
+    return this.finish(header, stored, stored);
+  }
+
+  /** A PAX sparse 1.0 entry: the extent map is at the start of its data. */
+  private async sparseV1(raw: RawHeader): Promise<TarEntry> {
+    const { header, merged } = this.headerOf(raw);
+    const total = header.size;
+    const read = await readSparseV1Map(this.src, total, header.name);
+    const realSize = parseDecimal(merged.get('GNU.sparse.realsize'), 'sparse size', header.name);
+    if (realSize === undefined) throw new ArchiveError('GNU sparse 1.0 entry without GNU.sparse.realsize', header.name);
+    const sparse: SparseMap = { realSize, extents: read.map.extents };
+    checkSparse(sparse, total - read.consumed, header.name);
+    header.sparse = sparse;
+    header.size = total - read.consumed;
+    return this.finish(header, header.size, total);
+  }
+
+  /** Resets the per-entry state and hands out the entry; `dataSize` bytes of data follow. */
+  private finish(header: TarEntryHeader, dataSize: number, paddedFrom: number): TarEntry {
+    if (this.pax.size > 0) this.pax = new Map();
+    this.longName = undefined;
+    this.longLink = undefined;
+    const src = this.src;
+    const name = header.name;
+    let remaining = dataSize;
+    const padAfter = padding(paddedFrom);
+    // Whatever the caller leaves unread is skipped before the next header.
+    this.pendingSkip = remaining + padAfter;
+    this.pendingName = name;
+    const parser = this;
+    const consumed = (n: number): void => {
+      remaining -= n;
+      parser.pendingSkip = remaining + padAfter;
+    };
+    return {
+      header,
+      async *body(): AsyncGenerator<Buffer> {
         while (remaining > 0) {
           if (!(await src.fill(1))) throw truncated(`data of ${JSON.stringify(name)}`);
           const chunk = src.takeUpTo(Math.min(remaining, 1 << 20));
-          remaining -= chunk.length;
+          consumed(chunk.length);
           yield chunk;
         }
-      };
-      const takeBuffered = (): Buffer[] | null => {
+      },
+      takeBuffered(): Buffer[] | null {
         if (src.available < remaining) return null;
         const chunks: Buffer[] = [];
         while (remaining > 0) {
           const chunk = src.takeUpTo(remaining);
-          remaining -= chunk.length;
+          consumed(chunk.length);
           chunks.push(chunk);
         }
         return chunks;
-      };
-      yield { header, body, takeBuffered };
-      await skip(src, remaining + padding(size), `data of ${JSON.stringify(name)}`);
+      },
+    };
+  }
+}
+
+function isExtended(typeflag: string): boolean {
+  return typeflag === 'x' || typeflag === 'g' || typeflag === 'L' || typeflag === 'K';
+}
+
+/**
+ * Calls `visit` for each entry of a tar stream, in order, awaiting it only when it returns a
+ * Promise. Throws ArchiveError on malformed or truncated input.
+ */
+export async function visitTar(source: AsyncIterable<Buffer | string>, limits: TarLimits,
+  visit: (entry: TarEntry) => void | Promise<void>): Promise<void> {
+  const src = new ByteSource(source);
+  const parser = new TarParser(src, limits);
+  try {
+    for (;;) {
+      let entry = parser.next();
+      if (entry instanceof Promise) entry = await entry;
+      if (entry === null) return;
+      const r = visit(entry);
+      if (r !== undefined) await r;
+    }
+  } finally {
+    await src.return();
+  }
+}
+
+/** Iterates the entries of a tar stream. Throws ArchiveError on malformed or truncated input. */
+export async function* readTar(source: AsyncIterable<Buffer | string>, limits: TarLimits = DEFAULT_TAR_LIMITS): AsyncGenerator<TarEntry> {
+  const src = new ByteSource(source);
+  const parser = new TarParser(src, limits);
+  try {
+    for (;;) {
+      const entry = await parser.next();
+      if (entry === null) return;
+      yield entry;
     }
   } finally {
     await src.return();
