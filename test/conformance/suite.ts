@@ -6,6 +6,7 @@
 // that variant skipped with the init error's message: never a silent pass. A variant may bring
 // its own place for roots (e.g. a loop-device filesystem made once in `before`, a fresh
 // directory on it per case from `makeRoot`); by default the root is in the case's temp dir.
+import { readdirSync, readlinkSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import { IncompatibleFsError, NotSupportedError, PrerequisitesError, getDriver } from '../../lib/index';
@@ -82,6 +83,7 @@ function isTryNext(err: unknown): err is Error {
 async function runCase(t: TestContext, driverName: string, variant: Variant, c: ConformanceCase): Promise<void> {
   if (c.needsRoot !== undefined && !requireRoot(t, c.needsRoot)) return;
   const tmp = await TmpDir.create(`${driverName}-`);
+  const fdsBefore = new Set(readdirSync('/proc/self/fd'));
   const counts = new Map<string, number>();
   let raw: Driver | undefined;
   let failed = false;
@@ -120,6 +122,13 @@ async function runCase(t: TestContext, driverName: string, variant: Variant, c: 
       } catch (err) {
         cleanupErrors.push(`cleanup(): ${(err as Error).message}`);
       }
+    }
+    // The library must not leave file descriptors open on anything of the case's.
+    for (const fd of readdirSync('/proc/self/fd')) {
+      if (fdsBefore.has(fd)) continue;
+      let target = '';
+      try { target = readlinkSync(`/proc/self/fd/${fd}`); } catch { continue; } // closed meanwhile
+      if (target.startsWith(tmp.path)) cleanupErrors.push(`file descriptor ${fd} left open on ${target}`);
     }
     if (made !== undefined) {
       try {
