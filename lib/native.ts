@@ -53,6 +53,7 @@ export const ScanFlag = Object.freeze({ capability: 1, allXattrs: 2, linkTargets
 interface Addon {
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): Promise<void>;
   umount2(target: string, flags: number): Promise<void>;
+  mountFrom(dir: string, source: string | null, target: string, fstype: string | null, flags: number, data: string | null): Promise<void>;
   mountConstants: Record<string, number>;
   fsopen(fstype: string, flags: number): Promise<number>;
   fsconfigSetString(fd: number, key: string, value: string): Promise<void>;
@@ -175,6 +176,8 @@ export const C = Object.freeze({ ...addon.fileConstants, ...addon.xattrConstants
 
 /** mount(2): mount(source, target, fstype, flags, data). */
 export const mount = wrap(addon.mount);
+/** mount(2) from a thread that did unshare(CLONE_FS) + chdir(dir): relative paths in data resolve against dir. */
+export const mountFrom = wrap(addon.mountFrom);
 /** umount2(2): umount2(target, flags). */
 export const umount2 = wrap(addon.umount2);
 export const MOUNT_API = Object.freeze({ ...addon.mountApiConstants }) as Readonly<Record<

@@ -1,7 +1,11 @@
 // mount.cc: mount(2) and umount2(2), plus the MS_* / MNT_* constants. Async: a mount can
 // block on I/O. No option-string building, no retries: that is lib/mount/apply.ts's job.
-// Never chdir here: the cwd is process-wide.
+// Never chdir the process or a pool thread: the cwd is process-wide (mountFrom uses a thread
+// of its own with an unshared fs struct).
+#include <pthread.h>
+#include <sched.h>
 #include <sys/mount.h>
+#include <unistd.h>
 
 #include <cerrno>
 
@@ -37,6 +41,58 @@ static Napi::Value JS_mount(const Napi::CallbackInfo& info) {
   });
 }
 
+namespace {
+struct MountFromJob {
+  std::string dir;
+  const char* source;
+  std::string target;
+  const char* fstype;
+  unsigned long flags;
+  const char* data;
+  SysFailure result;
+};
+
+void* MountFromThread(void* arg) {
+  auto* job = static_cast<MountFromJob*>(arg);
+  if (::unshare(CLONE_FS) != 0) {
+    job->result = Fail(errno, "unshare", job->dir, "", "unshare(CLONE_FS)");
+  } else if (::chdir(job->dir.c_str()) != 0) {
+    job->result = Fail(errno, "chdir", job->dir);
+  } else if (::mount(job->source, job->target.c_str(), job->fstype, job->flags, job->data) != 0) {
+    int err = errno;
+    job->result = Fail(err, "mount", job->source != nullptr ? job->source : "", job->target,
+                       "mount(..., " + Quote(job->target) + ", ..., data relative to " + Quote(job->dir) + ")");
+  }
+  return nullptr;
+}
+}  // namespace
+
+// mountFrom(dir, source, target, fstype, flags, data): on a new thread, unshare(CLONE_FS),
+// chdir(dir), then mount(source, target, fstype, flags, data) — man 2 unshare, man 2 mount.
+// Relative paths in `data` (overlay's lowerdir=) resolve against `dir`, so more layers fit in
+// a page; the thread's private fs struct means neither the process nor a pool thread ever
+// changes its cwd.
+static Napi::Value JS_mountFrom(const Napi::CallbackInfo& info) {
+  std::string dir, source, target, fstype, data;
+  bool hasSource = false, hasFstype = false, hasData = false;
+  uint64_t flags = 0;
+  if (!ArgString(info, 0, "dir", &dir) || !ArgOptString(info, 1, "source", &source, &hasSource) ||
+      !ArgString(info, 2, "target", &target) || !ArgOptString(info, 3, "fstype", &fstype, &hasFstype) ||
+      !ArgUint(info, 4, "flags", &flags) || !ArgOptString(info, 5, "data", &data, &hasData)) {
+    return info.Env().Undefined();
+  }
+  return RunVoid(info.Env(), [=]() {
+    MountFromJob job{dir, hasSource ? source.c_str() : nullptr, target, hasFstype ? fstype.c_str() : nullptr,
+                     static_cast<unsigned long>(flags), hasData ? data.c_str() : nullptr, Ok()};
+    // pthread_create, not std::thread: a failure to start is an errno here, not an abort.
+    pthread_t thread;
+    int err = ::pthread_create(&thread, nullptr, MountFromThread, &job);
+    if (err != 0) return Fail(err, "pthread_create", dir);
+    ::pthread_join(thread, nullptr);
+    return job.result;
+  });
+}
+
 // umount2(target, flags) — man 2 umount2
 static Napi::Value JS_umount2(const Napi::CallbackInfo& info) {
   std::string target;
@@ -56,6 +112,7 @@ static Napi::Value JS_umount2(const Napi::CallbackInfo& info) {
 void InitMount(Napi::Env env, Napi::Object exports) {
   exports.Set("mount", Napi::Function::New(env, JS_mount, "mount"));
   exports.Set("umount2", Napi::Function::New(env, JS_umount2, "umount2"));
+  exports.Set("mountFrom", Napi::Function::New(env, JS_mountFrom, "mountFrom"));
   Napi::Object c = Napi::Object::New(env);
 #define GD_CONST(name) c.Set(#name, Napi::Number::New(env, static_cast<double>(name)))
   GD_CONST(MS_RDONLY); GD_CONST(MS_NOSUID); GD_CONST(MS_NODEV); GD_CONST(MS_NOEXEC);

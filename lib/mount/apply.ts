@@ -5,10 +5,11 @@
 // Overlay: with the new mount API and a kernel that takes `lowerdir+` (Linux 6.8+), one
 // `fsconfig(lowerdir+)` per layer (up to the kernel's 500), then FSCONFIG_CMD_CREATE, fsmount,
 // move_mount; each value is at most 255 bytes (fsconfig's string limit). Elsewhere mount(2)
-// with one `lowerdir=a:b:c` string, which must fit in a page (4096 bytes with its NUL).
-// Not done: the engine's relative-path fallback (mounting from a thread that did
-// unshare(CLONE_FS) + chdir to the driver home) — the absolute-path string is used and a chain
-// that does not fit is refused with MountLimitError. Never chdir here: the cwd is process-wide.
+// with one `lowerdir=a:b:c` string, which must fit in a page (4096 bytes with its NUL); when the
+// absolute paths do not fit, the paths are made relative to the first lower's directory (the
+// driver's short `l/` links) and mounted from a native thread that did unshare(CLONE_FS) +
+// chdir there (native mountFrom) — the engine's fallback, without ever changing the process's
+// cwd. A chain that does not fit even then is refused with MountLimitError.
 // When the kernel refuses an fs_context, its own messages (read from the fsopen fd) are added
 // to the error's message.
 import { promises as fsp } from 'node:fs';
@@ -97,11 +98,31 @@ export function checkOverlayLimits(spec: MountSpec, method: OverlayMethod): void
     }
     return;
   }
-  const bytes = Buffer.byteLength(mountData(spec));
+  if (Buffer.byteLength(mountData(spec)) <= MOUNT_DATA_MAX) return;
+  const relative = relativeForm(spec);
+  const bytes = relative === undefined ? Buffer.byteLength(mountData(spec)) : Buffer.byteLength(relative.data);
   if (bytes > MOUNT_DATA_MAX) {
-    throw new MountLimitError(`overlay: the mount data for ${lowers.length} lower layers is ${bytes} bytes, ` +
+    throw new MountLimitError(`overlay: the mount data for ${lowers.length} lower layers is ${bytes} bytes even with relative paths, ` +
       `over the page-size limit of ${MOUNT_DATA_MAX} (this kernel has no fsconfig lowerdir+; a shorter home path fits more layers)`);
   }
+}
+
+const PATH_OPTIONS = ['upperdir', 'workdir', 'lowerdir'];
+
+/**
+ * The overlay mount data with every path relative to the first lower's directory, and that
+ * directory; undefined when there are no lowers.
+ */
+export function relativeForm(spec: MountSpec): { dir: string; data: string } | undefined {
+  const lowers = spec.lowerdirs ?? [];
+  if (lowers.length === 0) return undefined;
+  const dir = path.dirname(lowers[0]!);
+  const rel = (p: string): string => (path.isAbsolute(p) ? path.relative(dir, p) || '.' : p);
+  const options = spec.options.map((o) => {
+    const [key, value] = splitOption(o);
+    return value !== undefined && PATH_OPTIONS.includes(key) ? `${key}=${rel(unquote(value))}` : o;
+  });
+  return { dir, data: mountData({ ...spec, lowerdirs: lowers.map(rel), options }) };
 }
 
 /** The same error with the kernel's fs_context messages appended (when there are any). */
@@ -150,14 +171,18 @@ async function mountNewApi(spec: MountSpec): Promise<void> {
 }
 
 /**
- * Mounts `spec`. Overlay specs use the method the kernel allows (probed once on `probeDir`)
- * and are checked against its limits first; other specs go through mount(2).
+ * Mounts `spec`. Overlay specs use the method the kernel allows (probed once on `probeDir`;
+ * `method` overrides the probe, for tests of the fallback) and are checked against its limits
+ * first; other specs go through mount(2).
  */
-export async function applyMount(spec: MountSpec, probeDir: string): Promise<void> {
+export async function applyMount(spec: MountSpec, probeDir: string, method?: OverlayMethod): Promise<void> {
   if (spec.type === 'overlay') {
-    const method = await overlayMethod(probeDir);
-    checkOverlayLimits(spec, method);
-    if (method === 'lowerdir+') return mountNewApi(spec);
+    const how = method ?? await overlayMethod(probeDir);
+    checkOverlayLimits(spec, how);
+    if (how === 'lowerdir+') return mountNewApi(spec);
+    const data = mountData(spec);
+    const relative = Buffer.byteLength(data) > MOUNT_DATA_MAX ? relativeForm(spec) : undefined;
+    if (relative !== undefined) return native.mountFrom(relative.dir, spec.source, spec.target, spec.type, spec.flags, relative.data);
   }
   await native.mount(spec.source, spec.target, spec.type, spec.flags, mountData(spec) || null);
 }
