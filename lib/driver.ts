@@ -96,6 +96,12 @@ export interface ApplyGuard {
   beginApply(id: string): Promise<void>;
   /** Makes the layer's data durable (sync) and the layer complete again. */
   endApply(id: string): Promise<void>;
+  /**
+   * Optional: runs `apply` between beginApply and endApply while holding the layer's lock
+   * (across processes too, where the driver has such locks), so the layer cannot be removed
+   * or re-created meanwhile. Rejects with LayerNotFoundError if the layer is gone.
+   */
+  guardApply?<T>(id: string, apply: () => Promise<T>): Promise<T>;
 }
 
 /** True when `d` implements ApplyGuard. */

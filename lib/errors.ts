@@ -90,6 +90,17 @@ export class LayerExistsError extends GraphdriverError {
   }
 }
 
+/** The layer is in use (got by another process) and cannot be removed now. */
+export class LayerBusyError extends GraphdriverError {
+  override name = 'LayerBusyError';
+  static readonly code = 'ERR_GRAPHDRIVER_LAYER_BUSY';
+  readonly id: string;
+  constructor(id: string, message = `layer ${JSON.stringify(id)} is in use by another process`) {
+    super(LayerBusyError.code, message);
+    this.id = id;
+  }
+}
+
 /** put() without a matching get(). */
 export class NotMountedError extends GraphdriverError {
   override name = 'NotMountedError';

@@ -6,10 +6,12 @@ export type { HasLayersFunc, SelectionOptions } from './registry';
 export { NaiveDiffDriver } from './naive-diff';
 export {
   ArchiveError, DriverSelectionError, GraphdriverError, IncompatibleFsError, InvalidIdError, InvalidOptionError,
-  LayerExistsError, LayerNotFoundError, MountLimitError, NotMountedError, NotSupportedError, PrerequisitesError, SyscallError,
+  LayerBusyError, LayerExistsError, LayerNotFoundError, MountLimitError, NotMountedError, NotSupportedError, PrerequisitesError, SyscallError,
 } from './errors';
 export { FsMagic, fsName, getFsMagic } from './fsmagic';
 
 import './drivers/vfs';
 import './drivers/btrfs';
 import './drivers/overlay2';
+import './drivers/overlay';
+import './drivers/aufs';

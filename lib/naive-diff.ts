@@ -92,6 +92,7 @@ export class NaiveDiffDriver implements Driver {
     try {
       // If the apply fails or the process dies, the layer stays marked incomplete: it is
       // then absent to exists()/get() and refused as a parent, and remove() cleans it up.
+      if (guard?.guardApply !== undefined) return await guard.guardApply(id, () => applyLayer(layerFs, diff));
       await guard?.beginApply(id);
       const size = await applyLayer(layerFs, diff);
       await guard?.endApply(id);

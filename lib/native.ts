@@ -96,6 +96,7 @@ interface Addon {
   fchown(fd: number, uid: number, gid: number): Promise<void>;
   removeAllAt(dirfd: number, name: string): Promise<void>;
   syncfs(fd: number): Promise<void>;
+  flock(fd: number, operation: number): Promise<void>;
   fileConstants: Record<string, number>;
   applyBatch(rootFd: number, ops: Buffer, count: number, buffers: ArrayBufferLike[], xattrs: Array<string | Buffer>, extents: Buffer): Promise<number>;
   scanDir(path: string, flags: number): Promise<ScanResult>;
@@ -172,6 +173,7 @@ export const C = Object.freeze({ ...addon.fileConstants, ...addon.xattrConstants
   'AT_FDCWD' | 'AT_SYMLINK_NOFOLLOW' | 'AT_REMOVEDIR' | 'AT_EMPTY_PATH' | 'AT_SYMLINK_FOLLOW' |
   'RENAME_NOREPLACE' | 'RENAME_EXCHANGE' | 'RENAME_WHITEOUT' |
   'S_IFMT' | 'S_IFREG' | 'S_IFDIR' | 'S_IFLNK' | 'S_IFCHR' | 'S_IFBLK' | 'S_IFIFO' | 'S_IFSOCK' |
+  'LOCK_SH' | 'LOCK_EX' | 'LOCK_NB' | 'LOCK_UN' |
   'XATTR_CREATE' | 'XATTR_REPLACE', number>>;
 
 /** mount(2): mount(source, target, fstype, flags, data). */
@@ -268,6 +270,8 @@ export const fchmod = wrap(addon.fchmod);
 export const fchown = wrap(addon.fchown);
 /** Recursive fd-relative unlinkat(2) that never follows a symlink; a missing name is not an error. */
 export const removeAllAt = wrap(addon.removeAllAt);
+/** flock(2): flock(fd, operation); waits on the pool unless LOCK_NB. */
+export const flock = wrap(addon.flock);
 /** syncfs(2): flush the filesystem that holds `fd`. */
 export const syncfs = wrap(addon.syncfs);
 /** The archive engine's batched apply (native/apply.cc); rejects with `opIndex` of the failing op. */

@@ -1,10 +1,11 @@
 // resolve.cc: file descriptors as root handles for the archive engine: open, openat,
 // openat2 (RESOLVE_IN_ROOT / RESOLVE_BENEATH confinement by the kernel), close, fchmod,
-// fchown, syncfs, and removeAllAt — a fixed, fd-relative recursive removal that never follows a
+// fchown, syncfs, flock, and removeAllAt — a fixed, fd-relative recursive removal that never follows a
 // symlink. Async. Path policy (which resolve flags, which names) lives in lib/archive/root.ts.
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -148,6 +149,19 @@ static Napi::Value JS_fchown(const Napi::CallbackInfo& info) {
   });
 }
 
+// flock(fd, operation) — man 2 flock. Async: LOCK_EX without LOCK_NB waits for the holder.
+static Napi::Value JS_flock(const Napi::CallbackInfo& info) {
+  int64_t fd = 0, op = 0;
+  if (!ArgInt(info, 0, "fd", &fd) || !ArgInt(info, 1, "operation", &op)) return info.Env().Undefined();
+  return RunVoid(info.Env(), [=]() {
+    while (::flock(static_cast<int>(fd), static_cast<int>(op)) != 0) {
+      if (errno == EINTR) continue;
+      return Fail(errno, "flock", "", "", "flock(" + std::to_string(fd) + ", " + std::to_string(op) + ")");
+    }
+    return Ok();
+  });
+}
+
 // syncfs(fd) — man 2 syncfs: flush the whole filesystem holding fd (a layer after an apply).
 static Napi::Value JS_syncfs(const Napi::CallbackInfo& info) {
   int64_t fd = 0;
@@ -174,6 +188,7 @@ void InitResolve(Napi::Env env, Napi::Object exports) {
   exports.Set("fchmod", Napi::Function::New(env, JS_fchmod, "fchmod"));
   exports.Set("fchown", Napi::Function::New(env, JS_fchown, "fchown"));
   exports.Set("syncfs", Napi::Function::New(env, JS_syncfs, "syncfs"));
+  exports.Set("flock", Napi::Function::New(env, JS_flock, "flock"));
   exports.Set("removeAllAt", Napi::Function::New(env, JS_removeAllAt, "removeAllAt"));
   Napi::Object c = Napi::Object::New(env);
 #define GD_CONST(name) c.Set(#name, Napi::Number::New(env, static_cast<double>(name)))
@@ -187,6 +202,7 @@ void InitResolve(Napi::Env env, Napi::Object exports) {
   GD_CONST(RENAME_NOREPLACE); GD_CONST(RENAME_EXCHANGE); GD_CONST(RENAME_WHITEOUT);
   GD_CONST(S_IFMT); GD_CONST(S_IFREG); GD_CONST(S_IFDIR); GD_CONST(S_IFLNK); GD_CONST(S_IFCHR);
   GD_CONST(S_IFBLK); GD_CONST(S_IFIFO); GD_CONST(S_IFSOCK);
+  GD_CONST(LOCK_SH); GD_CONST(LOCK_EX); GD_CONST(LOCK_NB); GD_CONST(LOCK_UN);
 #undef GD_CONST
   exports.Set("fileConstants", c);
 }

@@ -29,8 +29,10 @@ export interface ApplyOptions {
    * names and empties an opaque directory of what lower entries put there; 'overlay' writes
    * overlayfs's own form into a diff directory instead — a 0/0 character device for
    * `.wh.NAME` and trusted.overlay.opaque=y for `.wh..wh..opq` — and removes nothing.
+   * 'keep' writes an aufs diff directory: `.wh.NAME` and `.wh..wh..opq` are stored as they
+   * travel, as empty regular files (the entry's owner, mode and times), and nothing is removed.
    */
-  whiteouts?: 'aufs' | 'overlay';
+  whiteouts?: 'aufs' | 'overlay' | 'keep';
 }
 
 const OVERLAY_OPAQUE_XATTR = 'trusted.overlay.opaque';
@@ -250,12 +252,20 @@ function baseOp(kind: number, parent: string, name: string, h: TarEntryHeader): 
   };
 }
 
+/** The name a whiteout basename deletes; ArchiveError when it names no entry. */
+function checkWhiteoutVictim(base: string, entry: string): string {
+  const victim = base.slice(WHITEOUT_PREFIX.length);
+  if (victim === '' || victim === '.' || victim === '..') throw new ArchiveError('whiteout names no entry', entry);
+  return victim;
+}
+
 /** Applies the layer tar `input` to the directory `dir`; resolves to the sum of entry sizes. */
 export async function applyLayer(dir: string, input: NodeJS.ReadableStream | AsyncIterable<Buffer>, options: ApplyOptions = {}): Promise<number> {
   const source = input as AsyncIterable<Buffer | string>;
   const root = await Root.open(dir);
   const queue = new BatchQueue(root.fd);
   const overlay = options.whiteouts === 'overlay';
+  const keep = options.whiteouts === 'keep';
   let size = 0;
   const unpacked = new Set<string>();
   const dirs: Array<{ parts: string[]; header: TarEntryHeader }> = [];
@@ -279,6 +289,13 @@ export async function applyLayer(dir: string, input: NodeJS.ReadableStream | Asy
       const parentParts = parts.slice(0, -1);
       const parent = parentParts.join('/');
       if (base.startsWith(WHITEOUT_PREFIX)) {
+        if (keep && (base === WHITEOUT_OPAQUE_DIR || !base.startsWith(WHITEOUT_META_PREFIX))) {
+          // aufs's on-disk form is the tar form: an empty file, through the same confined batch.
+          if (base !== WHITEOUT_OPAQUE_DIR) checkWhiteoutVictim(base, h.name);
+          await queue.push({ ...baseOp(ApplyOpKind.File, parent, base, h), data: [] }, h.name);
+          unpacked.add(parts.join('/'));
+          return;
+        }
         if (base === WHITEOUT_OPAQUE_DIR) {
           // Needs everything before it on disk, and the set of what this tar wrote.
           await queue.drain();
@@ -292,8 +309,7 @@ export async function applyLayer(dir: string, input: NodeJS.ReadableStream | Asy
           return;
         }
         if (base.startsWith(WHITEOUT_META_PREFIX)) return; // AUFS metadata inside a directory
-        const victim = base.slice(WHITEOUT_PREFIX.length);
-        if (victim === '' || victim === '.' || victim === '..') throw new ArchiveError('whiteout names no entry', h.name);
+        const victim = checkWhiteoutVictim(base, h.name);
         if (overlay) {
           // overlayfs's whiteout: a 0/0 character device owned as the tar entry says.
           await queue.push({ ...baseOp(ApplyOpKind.Char, parent, victim, h), mode: 0, devMajor: 0, devMinor: 0, xattrs: new Map() }, h.name);

@@ -13,13 +13,19 @@ import { Readable } from 'node:stream';
 import { ChangeKind, type Change } from '../driver';
 import { C, ScanField as F, ScanFlag, readFilesInto, scanTree, sparseMap, type TreeScan } from '../native';
 import { endOfArchive, headerBlocks, padding, type WriteHeader } from './tar-stream-io';
-import { WHITEOUT_OPAQUE_DIR, whiteoutFor } from './whiteout';
+import { WHITEOUT_META_PREFIX, WHITEOUT_OPAQUE_DIR, whiteoutFor } from './whiteout';
 
 export type WhiteoutFormat = 'aufs' | 'overlay';
 
 export interface ExportOptions {
   /** How deletions are stored in the tree being exported (default 'aufs': nothing to convert). */
   whiteouts?: WhiteoutFormat;
+  /**
+   * exportTree only: leave out top-level AUFS metadata — every `.wh..wh.*` entry at the root
+   * (e.g. `.wh..wh.plnk`, `.wh..wh.aufs`) and all below it — as the engine's aufs Diff does;
+   * `.wh..wh..opq` (an opaque root) is kept.
+   */
+  skipAufsMetadata?: boolean;
 }
 
 /** Files up to this size are read in bulk; larger ones stream. */
@@ -329,12 +335,21 @@ function toStream(gen: AsyncGenerator<Buffer>, done?: () => void): Readable {
   return stream;
 }
 
+/** Whether a root-relative path is, or is below, a top-level AUFS metadata entry. */
+function isAufsMetadata(rel: string): boolean {
+  const slash = rel.indexOf('/');
+  const top = slash < 0 ? rel : rel.slice(0, slash);
+  return top.startsWith(WHITEOUT_META_PREFIX) && top !== WHITEOUT_OPAQUE_DIR;
+}
+
 /** A tar of the whole tree at `root` (the root directory itself is not an entry). */
 export function exportTree(root: string, done?: () => void, options: ExportOptions = {}): Readable {
   return toStream((async function* () {
     const tree = await Tree.read(root);
     const producer = new TarProducer(tree, options.whiteouts ?? 'aufs');
-    yield* producer.entries(Array.from({ length: tree.size }, (_, i) => i));
+    let indices = Array.from({ length: tree.size }, (_, i) => i);
+    if (options.skipAufsMetadata === true) indices = indices.filter((i) => !isAufsMetadata(tree.paths[i]!));
+    yield* producer.entries(indices);
     producer.out.add(endOfArchive());
     await producer.out.flush();
     yield* producer.out.drain();

@@ -11,7 +11,8 @@
 // chdir there (native mountFrom) — the engine's fallback, without ever changing the process's
 // cwd. A chain that does not fit even then is refused with MountLimitError.
 // When the kernel refuses an fs_context, its own messages (read from the fsopen fd) are added
-// to the error's message.
+// to the error's message. aufs: applyMountSequence makes a mount(2) and then MS_REMOUNTs of it
+// (branches appended past one page of data), detaching the mount if one of them fails.
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { MountLimitError, SyscallError, hasCode } from '../errors';
@@ -185,6 +186,35 @@ export async function applyMount(spec: MountSpec, probeDir: string, method?: Ove
     if (relative !== undefined) return native.mountFrom(relative.dir, spec.source, spec.target, spec.type, spec.flags, relative.data);
   }
   await native.mount(spec.source, spec.target, spec.type, spec.flags, mountData(spec) || null);
+}
+
+/**
+ * Applies mount(2) calls on one target in order: the first mounts (no MS_REMOUNT), each later
+ * one is an MS_REMOUNT of that mount (aufs adds the branches that did not fit in one page of
+ * mount data this way, one `append:` per call). Every data string must fit in a page
+ * (MountLimitError otherwise, before any call). If a remount fails, the mount is detached
+ * before the error is rethrown, so a half-built union never stays mounted.
+ */
+export async function applyMountSequence(specs: readonly MountSpec[]): Promise<void> {
+  const [first, ...rest] = specs;
+  if (first === undefined) return;
+  if ((first.flags & MS.MS_REMOUNT) !== 0) throw new RangeError('the first mount of a sequence must not be MS_REMOUNT');
+  for (const spec of rest) {
+    if (spec.target !== first.target || (spec.flags & MS.MS_REMOUNT) === 0) {
+      throw new RangeError(`every later mount of a sequence must be an MS_REMOUNT of ${first.target}`);
+    }
+  }
+  for (const spec of specs) {
+    const bytes = Buffer.byteLength(mountData(spec));
+    if (bytes > MOUNT_DATA_MAX) throw new MountLimitError(`${spec.type}: mount data of ${bytes} bytes is over the page-size limit of ${MOUNT_DATA_MAX}`);
+  }
+  await native.mount(first.source, first.target, first.type, first.flags, mountData(first) || null);
+  try {
+    for (const spec of rest) await native.mount(spec.source, spec.target, spec.type, spec.flags, mountData(spec) || null);
+  } catch (err) {
+    await unmount(first.target).catch(() => false);
+    throw err;
+  }
 }
 
 /**

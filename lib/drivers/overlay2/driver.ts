@@ -31,7 +31,7 @@ import * as native from '../../native';
 import { C } from '../../native';
 import { normalizeParent, validateId } from '../../util/ids';
 import { Locker } from '../../util/locker';
-import { diffDirSize, overlayChanges } from './changes';
+import { diffDirSize, overlayChanges } from '../overlay-common/changes';
 import {
   checkBackingFs, checkOverlayFs, checkQuota, dTypeError, nativeDiffProblem, overlayFeatures, supportsDType, withProbeDir,
 } from './check';

@@ -6,15 +6,11 @@ import { MS } from '../../native';
 import { type MountSpec, contextOption } from '../../mount/spec';
 import { DIFF_DIR, LAYERS_DIR, LINKS_DIR, MERGED_DIR, SHORT_ID_PATTERN, WORK_DIR } from './layout';
 
-/** Overlay features the kernel has, each turned off explicitly when it exists (check.ts). */
-export interface OverlayFeatures {
-  /** `index=off`: no inode index (layers are moved and removed freely). */
-  index: boolean;
-  /** `redirect_dir=off`: a renamed lower directory is copied, never redirected, so diff/ holds a plain diff. */
-  redirectDir: boolean;
-  /** `metacopy=off`: copy-up copies data, so a diff/ file is always whole. */
-  metacopy: boolean;
-}
+import { type OverlayFeatures, featureOptions } from '../overlay-common/check';
+
+// Shared with the overlay driver; re-exported for overlay2's callers and tests.
+export type { OverlayFeatures };
+export { featureOptions };
 
 /** What a layer's mount depends on, read from its record. */
 export interface LayerRecord {
@@ -25,15 +21,6 @@ export interface LayerRecord {
   lowers: readonly string[];
   /** A child was made on it: mount read-only, its diff as the topmost lower. */
   committed: boolean;
-}
-
-/** The options that turn the kernel's features off, in a fixed order. */
-export function featureOptions(features: OverlayFeatures): string[] {
-  const out: string[] = [];
-  if (features.index) out.push('index=off');
-  if (features.redirectDir) out.push('redirect_dir=off');
-  if (features.metacopy) out.push('metacopy=off');
-  return out;
 }
 
 /**

@@ -11,8 +11,9 @@
 // to exists() and get(), refused as a parent, and removable.
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
 import type { ApplyGuard, CreateOptions, Driver, ProtoDriver } from '../../driver';
-import { LayerExistsError, LayerNotFoundError, hasCode } from '../../errors';
+import { LayerBusyError, LayerExistsError, LayerNotFoundError, hasCode } from '../../errors';
 import { fsName, getFsMagic } from '../../fsmagic';
 import { RefCounter } from '../../mount/refcount';
 import { NaiveDiffDriver } from '../../naive-diff';
@@ -20,29 +21,35 @@ import * as native from '../../native';
 import { C } from '../../native';
 import { copyTree } from '../../util/copy-tree';
 import { normalizeParent, validateId } from '../../util/ids';
-import { Locker } from '../../util/locker';
+import { FileLocks } from '../../util/file-lock';
+import { Locker, STRIPES } from '../../util/locker';
 import { MarkerSet } from '../../util/markers';
 import {
-  CREATE_PREFIX, EMPTY_LAYER_MODE, PRIVATE_DIR_MODE, REMOVE_PREFIX, VfsLayout,
+  CREATE_PREFIX, DRIVER_LOCK, EMPTY_LAYER_MODE, LAYER_LOCKS_DIR, PRIVATE_DIR_MODE, REMOVE_PREFIX, VfsLayout,
 } from './layout';
 import { checkCreateOptions, parseOptions } from './options';
 
 /** The registered name. */
 export const VFS = 'vfs';
+const DRIVER_LOCK_PATH = DRIVER_LOCK;
 
-/** Nothing to mount or unmount: get/put only count. */
-const noActivation = async (): Promise<void> => undefined;
 
 export class VfsDriver implements ProtoDriver, ApplyGuard {
   readonly name = VFS;
   private readonly layout: VfsLayout;
-  private readonly locks = new Locker();
+  private readonly locks: Locker;
+  /** Cross-process locks: DRIVER_LOCK shared while staging/ is in use, exclusive to sweep it. */
+  private readonly driverLock: FileLocks;
   private readonly refs = new RefCounter();
   private readonly incomplete: MarkerSet;
+  /** The in-use lock fd of each layer this process has got. */
+  private readonly inUseFds = new Map<string, number>();
 
   private constructor(layout: VfsLayout) {
     this.layout = layout;
     this.incomplete = new MarkerSet(layout.incompleteDir);
+    this.locks = new Locker(new FileLocks(layout.layerLocksDir));
+    this.driverLock = new FileLocks(layout.locksDir);
   }
 
   /** Makes home, dir/ and staging/ (0700) and removes what a crash left in staging/. */
@@ -53,7 +60,12 @@ export class VfsDriver implements ProtoDriver, ApplyGuard {
     await fsp.mkdir(layout.stagingDir, { recursive: true, mode: PRIVATE_DIR_MODE });
     const driver = new VfsDriver(layout);
     await driver.incomplete.init();
-    for (const name of await fsp.readdir(layout.stagingDir)) await driver.removeStaged(name);
+    await driver.makeLockFiles();
+    // What a crashed process left in staging/ is swept — unless another process is using the
+    // home right now (it holds DRIVER_LOCK shared), when its work in progress must not be.
+    await driver.driverLock.tryExclusive(DRIVER_LOCK, async () => {
+      for (const name of await fsp.readdir(layout.stagingDir)) await driver.removeStaged(name);
+    });
     return driver;
   }
 
@@ -61,7 +73,7 @@ export class VfsDriver implements ProtoDriver, ApplyGuard {
     validateId(id);
     const parentId = normalizeParent(parent);
     checkCreateOptions(opts);
-    await this.withLocks(parentId === '' ? [id] : [id, parentId], async () => {
+    await this.locks.withAll(parentId === '' ? [id] : [id, parentId], () => this.driverLock.shared(DRIVER_LOCK, async () => {
       // An incomplete layer still holds its id until it is removed.
       if (await this.dirExists(id)) throw new LayerExistsError(id);
       if (parentId !== '' && !(await this.layerExists(parentId))) throw new LayerNotFoundError(parentId);
@@ -81,26 +93,62 @@ export class VfsDriver implements ProtoDriver, ApplyGuard {
         await this.removeStaged(stagedName).catch(() => undefined);
         throw err;
       }
-    });
+    }));
   }
 
   async remove(id: string): Promise<void> {
     validateId(id);
-    await this.locks.with(id, async () => {
+    await this.locks.with(id, () => this.driverLock.shared(DRIVER_LOCK, async () => {
       if (!(await this.dirExists(id))) throw new LayerNotFoundError(id);
-      const stagedName = REMOVE_PREFIX + randomBytes(8).toString('hex');
-      await this.renameNoReplace(this.layout.layer(id), this.layout.staging(stagedName), id);
+      // Our own gets end here; another process's get holds the in-use lock shared: refuse then.
       this.refs.forget(id);
-      await this.incomplete.clear(id);
-      await this.removeStaged(stagedName);
-    });
+      this.releaseInUse(id);
+      const inUse = await native.open(this.layout.inUse(id), C.O_RDWR | C.O_CREAT | C.O_NOFOLLOW, 0o600);
+      try {
+        try {
+          await native.flock(inUse, C.LOCK_EX | C.LOCK_NB);
+        } catch (err) {
+          if (hasCode(err, 'EAGAIN') || hasCode(err, 'EWOULDBLOCK')) throw new LayerBusyError(id);
+          throw err;
+        }
+        const stagedName = REMOVE_PREFIX + randomBytes(8).toString('hex');
+        await this.renameNoReplace(this.layout.layer(id), this.layout.staging(stagedName), id);
+        await this.incomplete.clear(id);
+        // Unlinked while locked and under the id's lock: no getter can be opening it now.
+        await fsp.rm(this.layout.inUse(id), { force: true });
+        await this.removeStaged(stagedName);
+      } finally {
+        native.closeSync(inUse);
+      }
+    }));
+  }
+
+  /** Holds the layer's in-use lock shared (one fd per got layer) so no other process removes it. */
+  private async holdInUse(id: string): Promise<void> {
+    const fd = await native.open(this.layout.inUse(id), C.O_RDWR | C.O_CREAT | C.O_NOFOLLOW, 0o600);
+    try {
+      // Removers take it exclusively only briefly and under the id's lock, which we hold.
+      await native.flock(fd, C.LOCK_SH | C.LOCK_NB);
+    } catch (err) {
+      native.closeSync(fd);
+      if (hasCode(err, 'EAGAIN') || hasCode(err, 'EWOULDBLOCK')) throw new LayerBusyError(id, `layer ${JSON.stringify(id)} is being removed by another process`);
+      throw err;
+    }
+    this.inUseFds.set(id, fd);
+  }
+
+  private releaseInUse(id: string): void {
+    const fd = this.inUseFds.get(id);
+    if (fd === undefined) return;
+    this.inUseFds.delete(id);
+    native.closeSync(fd);
   }
 
   async get(id: string, _mountLabel?: string): Promise<string> {
     validateId(id);
     return this.locks.with(id, async () => {
       if (!(await this.layerExists(id))) throw new LayerNotFoundError(id);
-      await this.refs.acquire(id, noActivation);
+      await this.refs.acquire(id, () => this.holdInUse(id));
       return this.layout.layer(id);
     });
   }
@@ -108,7 +156,7 @@ export class VfsDriver implements ProtoDriver, ApplyGuard {
   async put(id: string): Promise<void> {
     validateId(id);
     await this.locks.with(id, async () => {
-      await this.refs.release(id, noActivation);
+      await this.refs.release(id, async () => this.releaseInUse(id));
     });
   }
 
@@ -127,6 +175,18 @@ export class VfsDriver implements ProtoDriver, ApplyGuard {
     ];
   }
 
+  async guardApply<T>(id: string, apply: () => Promise<T>): Promise<T> {
+    validateId(id);
+    return this.locks.with(id, async () => {
+      if (!(await this.dirExists(id))) throw new LayerNotFoundError(id);
+      await this.incomplete.set(id);
+      const result = await apply();
+      await this.syncLayer(id);
+      await this.incomplete.clear(id);
+      return result;
+    });
+  }
+
   async beginApply(id: string): Promise<void> {
     validateId(id);
     await this.incomplete.set(id);
@@ -134,21 +194,41 @@ export class VfsDriver implements ProtoDriver, ApplyGuard {
 
   async endApply(id: string): Promise<void> {
     validateId(id);
+    await this.syncLayer(id);
+    await this.incomplete.clear(id);
+  }
+
+  /** syncfs on the layer's filesystem: its data is on disk before it is marked complete. */
+  private async syncLayer(id: string): Promise<void> {
     const fd = await native.open(this.layout.layer(id), C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW, 0);
     try {
       await native.syncfs(fd);
     } finally {
       native.closeSync(fd);
     }
-    await this.incomplete.clear(id);
   }
 
   async cleanup(): Promise<void> {
-    // Nothing is mounted; layers stay on disk.
+    // Nothing is mounted; layers stay on disk. Gets still outstanding are released.
+    for (const id of [...this.inUseFds.keys()]) {
+      this.refs.forget(id);
+      this.releaseInUse(id);
+    }
   }
 
   toString(): string {
     return this.name;
+  }
+
+  /** Creates the lock files once, so later operations (even refused ones) create nothing. */
+  private async makeLockFiles(): Promise<void> {
+    await fsp.mkdir(this.layout.layerLocksDir, { recursive: true, mode: PRIVATE_DIR_MODE });
+    await fsp.mkdir(path.dirname(this.layout.inUse('x')), { recursive: true, mode: PRIVATE_DIR_MODE });
+    const names = [DRIVER_LOCK_PATH, ...Array.from({ length: STRIPES }, (_, k) => path.join(LAYER_LOCKS_DIR, String(k)))];
+    for (const name of names) {
+      const fh = await fsp.open(path.join(this.layout.locksDir, name), 'a', 0o600);
+      await fh.close();
+    }
   }
 
   /** A complete layer: its directory exists and no incomplete marker names it. */
@@ -166,12 +246,6 @@ export class VfsDriver implements ProtoDriver, ApplyGuard {
     }
   }
 
-  /** Locks several ids in sorted order, so two creates naming each other cannot deadlock. */
-  private async withLocks<T>(ids: string[], fn: () => Promise<T>): Promise<T> {
-    const [first, ...rest] = [...new Set(ids)].sort();
-    if (first === undefined) return fn();
-    return this.locks.with(first, () => this.withLocks(rest, fn));
-  }
 
   /** rename(2) that never replaces: renameat2 RENAME_NOREPLACE, or check-then-rename where the filesystem lacks it. */
   private async renameNoReplace(from: string, to: string, id: string): Promise<void> {

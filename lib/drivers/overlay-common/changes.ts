@@ -1,9 +1,9 @@
-// changes.ts: overlay2's native changes and diff size, read from a layer's diff/ (an overlay
-// upper directory) without mounting. Only diff/ is walked (one scanTree); the lower layers are
-// consulted name by name, only to tell Add from Modify, to drop whiteouts of names no lower
-// has, and to list what an opaque directory hides — so the cost follows the layer's own size,
-// not the stack's. Semantics follow archive/changes.ts (the engine's ChangesDirs) wherever an
-// upper dir can express them:
+// changes.ts: native changes and diff size of an overlay upper directory (overlay2's diff/,
+// overlay's upper/), read without mounting; shared by both overlay drivers. Only the upper dir
+// is walked (one scanTree); the lower layers are consulted name by name, only to tell Add from
+// Modify, to drop whiteouts of names no lower has, and to list what an opaque directory hides —
+// so the cost follows the layer's own size, not the stack's. Semantics follow archive/changes.ts
+// (the engine's ChangesDirs) wherever an upper dir can express them:
 //   - a 0/0 character device is a Delete of its name (when a lower has that name);
 //   - a non-directory in diff/ that a lower has is a Modify (it was copied up or replaced);
 //   - a directory a lower has is a Modify only when its mode, owner or security.capability
