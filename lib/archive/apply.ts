@@ -4,10 +4,10 @@
 // (then only metadata is applied), and directory times are set last. Returns the sum of the
 // entries' sizes. Every write is fd-relative under a Root handle (root.ts); a final name is
 // never followed. Hostile names are refused with ArchiveError naming the entry.
-import { ftruncate as fsFtruncate, promises as fsp, write as fsWrite } from 'node:fs';
+import { ftruncate as fsFtruncate, promises as fsp, writev as fsWritev } from 'node:fs';
 import { promisify } from 'node:util';
 import { createGunzip } from 'node:zlib';
-import { Readable, pipeline } from 'node:stream';
+import { PassThrough, Readable, pipeline } from 'node:stream';
 import { ArchiveError, hasCode } from '../errors';
 import {
   ApplyOpKind, C, closeSync, fchmod, fchmodat, fchown, fchownat, fsetxattr, fstatat, linkat, lsetxattr,
@@ -19,7 +19,7 @@ import type { TarEntryHeader } from './tar-format';
 import { DEFAULT_TAR_LIMITS, visitTar, type TarEntry, type TarLimits } from './tar-stream-io';
 import { WHITEOUT_META_PREFIX, WHITEOUT_OPAQUE_DIR, WHITEOUT_PREFIX } from './whiteout';
 
-const writeFd = promisify(fsWrite);
+const writevFd = promisify(fsWritev);
 const ftruncateFd = promisify(fsFtruncate);
 
 export interface ApplyOptions {
@@ -112,12 +112,37 @@ function ignorableXattrError(err: unknown): boolean {
   return hasCode(err, 'ENOTSUP') || hasCode(err, 'EOPNOTSUPP') || hasCode(err, 'EPERM');
 }
 
+/** Bytes of a large file gathered into one writev(2): fewer pool round trips than one per chunk. */
+const WRITE_GATHER = 4 << 20;
+
+/** writev(fd, buffers, position) until all of them are written. */
+async function writeAll(fd: number, buffers: Buffer[], position: number): Promise<void> {
+  let rest = buffers;
+  let pos = position;
+  while (rest.length > 0) {
+    let n = (await writevFd(fd, rest, pos)).bytesWritten;
+    pos += n;
+    let k = 0;
+    while (k < rest.length && n >= rest[k]!.length) n -= rest[k++]!.length;
+    rest = rest.slice(k);
+    if (n > 0) rest[0] = rest[0]!.subarray(n);
+  }
+}
+
 /** Writes the entry's data; a sparse file's extents go to their offsets, holes stay holes. */
 async function writeBody(fd: number, entry: TarEntry): Promise<void> {
   const sparse = entry.header.sparse;
   let extent = 0;
   let extentLeft = sparse?.extents[0]?.[1] ?? Infinity;
   let position = sparse?.extents[0]?.[0] ?? 0;
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  let pendingAt = position;
+  const flush = async (): Promise<void> => {
+    if (pendingBytes > 0) await writeAll(fd, pending, pendingAt);
+    pending = [];
+    pendingBytes = 0;
+  };
   for await (const chunk of entry.body()) {
     let off = 0;
     while (off < chunk.length) {
@@ -129,12 +154,19 @@ async function writeBody(fd: number, entry: TarEntry): Promise<void> {
         }
       }
       const len = Math.min(chunk.length - off, extentLeft);
-      const n = (await writeFd(fd, chunk, off, len, position)).bytesWritten;
-      off += n;
-      position += n;
-      extentLeft -= n;
+      if (pendingAt + pendingBytes !== position) {
+        await flush();
+        pendingAt = position;
+      }
+      pending.push(chunk.subarray(off, off + len));
+      pendingBytes += len;
+      off += len;
+      position += len;
+      extentLeft -= len;
+      if (pendingBytes >= WRITE_GATHER) await flush();
     }
   }
+  await flush();
   if (sparse !== undefined) await ftruncateFd(fd, sparse.realSize);
 }
 
@@ -259,9 +291,24 @@ function checkWhiteoutVictim(base: string, entry: string): string {
   return victim;
 }
 
+/** How far ahead of the apply the input is read. */
+const READ_AHEAD = 4 << 20;
+
+/**
+ * The input, read ahead into a bounded buffer: a stream read with its own small chunks (an
+ * fs.ReadStream's 64 KiB) would otherwise wait for each read in turn; this way reading and
+ * writing overlap, with at most READ_AHEAD bytes held.
+ */
+function readAhead(input: NodeJS.ReadableStream | AsyncIterable<Buffer>): AsyncIterable<Buffer | string> {
+  if (!(input instanceof Readable)) return input as AsyncIterable<Buffer | string>;
+  const ahead = new PassThrough({ highWaterMark: READ_AHEAD });
+  pipeline(input, ahead, () => undefined); // an input error destroys `ahead`, which ends the iteration with it
+  return ahead;
+}
+
 /** Applies the layer tar `input` to the directory `dir`; resolves to the sum of entry sizes. */
 export async function applyLayer(dir: string, input: NodeJS.ReadableStream | AsyncIterable<Buffer>, options: ApplyOptions = {}): Promise<number> {
-  const source = input as AsyncIterable<Buffer | string>;
+  const source = readAhead(input);
   const root = await Root.open(dir);
   const queue = new BatchQueue(root.fd);
   const overlay = options.whiteouts === 'overlay';

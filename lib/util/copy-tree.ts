@@ -22,6 +22,7 @@ import * as path from 'node:path';
 import { SyscallError, hasCode } from '../errors';
 import * as native from '../native';
 import { C, type StatResult } from '../native';
+import { forEachLimit } from './limit';
 
 /** How many non-directory entries of one directory are copied at once (each holds two fds). */
 const ENTRY_CONCURRENCY = 16;
@@ -297,23 +298,6 @@ async function setTimes(dirFd: number, name: string, st: StatResult): Promise<vo
   await native.utimensat(dirFd, name, st.atimeSec, st.atimeNsec, st.mtimeSec, st.mtimeNsec, C.AT_SYMLINK_NOFOLLOW);
 }
 
-/** Runs `fn` over `items`, at most `limit` at once; after a failure starts no more, waits for the rest, rethrows. */
-async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failure: { error: unknown } | undefined;
-  const worker = async (): Promise<void> => {
-    while (failure === undefined && next < items.length) {
-      const item = items[next++] as T;
-      try {
-        await fn(item);
-      } catch (error) {
-        failure ??= { error };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failure !== undefined) throw failure.error;
-}
 
 function fileType(st: StatResult): number {
   return st.mode & C.S_IFMT;

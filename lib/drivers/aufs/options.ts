@@ -3,17 +3,11 @@
 // is refused here, before any filesystem work. No filesystem access here.
 import type { CreateOptions } from '../../driver';
 import { InvalidOptionError } from '../../errors';
-
-const OTHER_DRIVER_PREFIXES: ReadonlyArray<[string, string]> = [
-  ['overlay2.', 'overlay2'], ['overlay.', 'overlay'], ['dm.', 'devicemapper'], ['btrfs.', 'btrfs'], ['vfs.', 'vfs'], ['zfs.', 'zfs'],
-];
+import { optionHint, refuseStorageOptions } from '../../util/options';
 
 function hint(key: string): string {
   if (key === 'size' || key === 'aufs.size') return ' (aufs has no quota support, so no size limit)';
-  for (const [prefix, driver] of OTHER_DRIVER_PREFIXES) {
-    if (key.startsWith(prefix)) return ` (that is an option of the ${driver} driver)`;
-  }
-  return '';
+  return optionHint('aufs', key, []);
 }
 
 /** Parses init's `key=value` options; aufs accepts none, so any option is an InvalidOptionError. */
@@ -28,13 +22,5 @@ export function parseOptions(options: readonly string[]): void {
 
 /** Checks create()'s options: any storageOpt key is an InvalidOptionError. */
 export function checkCreateOptions(opts: CreateOptions | undefined): void {
-  if (opts === undefined || opts === null) return;
-  if (typeof opts !== 'object') throw new TypeError(`Expected an object for create options but received ${typeof opts}`);
-  const storageOpt = opts.storageOpt;
-  if (storageOpt === undefined || storageOpt === null) return;
-  if (typeof storageOpt !== 'object') throw new TypeError(`Expected an object for storageOpt but received ${typeof storageOpt}`);
-  const keys = Object.keys(storageOpt);
-  if (keys.length > 0) {
-    throw new InvalidOptionError(`aufs: per-layer storage options are not supported; got ${keys.map((k) => JSON.stringify(k)).join(', ')}`);
-  }
+  refuseStorageOptions('aufs', opts, 'aufs has no quota support');
 }

@@ -7,7 +7,8 @@
 // suggest the nearest. No filesystem access here.
 import type { CreateOptions } from '../../driver';
 import { InvalidOptionError } from '../../errors';
-import { bytesToHuman, ramInBytes } from '../../util/units';
+import { optionHint, parseSizeOption } from '../../util/options';
+import { bytesToHuman } from '../../util/units';
 
 export const MIN_SPACE_OPTION = 'btrfs.min_space';
 export const SIZE_OPTION = 'size';
@@ -17,48 +18,9 @@ export const VALID_OPTIONS: readonly string[] = Object.freeze([MIN_SPACE_OPTION]
 /** The per-layer storageOpt keys btrfs understands. */
 export const VALID_STORAGE_OPTS: readonly string[] = Object.freeze([SIZE_OPTION]);
 
-/** Option prefixes of the other drivers, to say where a misplaced option belongs. */
-const OTHER_DRIVER_PREFIXES: ReadonlyArray<[string, string]> = [
-  ['overlay2.', 'overlay2'], ['overlay.', 'overlay'], ['dm.', 'devicemapper'], ['vfs.', 'vfs'],
-  ['aufs.', 'aufs'], ['zfs.', 'zfs'],
-];
-
 export interface BtrfsOptions {
   /** btrfs.min_space in bytes; 0 when not set. */
   minSpace: number;
-}
-
-/** Levenshtein distance, for "did you mean" hints on short option keys. */
-function distance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_v, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = cur;
-  }
-  return prev[b.length]!;
-}
-
-/** Why `key` is wrong beyond "unknown": a near-miss of a valid key, or another driver's option. */
-function hint(key: string, valid: readonly string[]): string {
-  for (const v of valid) {
-    if (distance(key, v) <= 2 || (!key.includes('.') && distance(`btrfs.${key}`, v) <= 2)) return ` (did you mean ${v}?)`;
-  }
-  for (const [prefix, driver] of OTHER_DRIVER_PREFIXES) {
-    if (key.startsWith(prefix)) return ` (that is an option of the ${driver} driver)`;
-  }
-  return '';
-}
-
-/** Parses a SIZE value of option `key`, as an InvalidOptionError when it is not one. */
-function parseSize(key: string, value: string): number {
-  try {
-    return ramInBytes(value.trim());
-  } catch (err) {
-    throw new InvalidOptionError(`btrfs: ${key}: ${(err as Error).message} (expected e.g. 512M, 10G, 1.5GiB)`);
-  }
 }
 
 /** Parses init's `key=value` options; throws InvalidOptionError for unknown or malformed ones. */
@@ -73,11 +35,11 @@ export function parseOptions(options: readonly string[]): BtrfsOptions {
     const key = option.slice(0, eq).trim().toLowerCase();
     const value = option.slice(eq + 1);
     if (key === MIN_SPACE_OPTION) {
-      out.minSpace = parseSize(key, value);
+      out.minSpace = parseSizeOption('btrfs', key, value);
       continue;
     }
     throw new InvalidOptionError(
-      `btrfs: unknown option ${JSON.stringify(key)}${hint(key, VALID_OPTIONS)}; valid options: ${VALID_OPTIONS.join(', ')}`);
+      `btrfs: unknown option ${JSON.stringify(key)}${optionHint('btrfs', key, VALID_OPTIONS)}; valid options: ${VALID_OPTIONS.join(', ')}`);
   }
   return out;
 }
@@ -96,11 +58,11 @@ export function parseCreateOptions(opts: CreateOptions | undefined, driverOpts: 
   for (const [rawKey, value] of Object.entries(storageOpt)) {
     const key = rawKey.trim().toLowerCase();
     if (key !== SIZE_OPTION) {
-      throw new InvalidOptionError(`btrfs: unknown storage option ${JSON.stringify(rawKey)}${hint(key, VALID_STORAGE_OPTS)}; ` +
+      throw new InvalidOptionError(`btrfs: unknown storage option ${JSON.stringify(rawKey)}${optionHint('btrfs', key, VALID_STORAGE_OPTS)}; ` +
         `valid storage options: ${VALID_STORAGE_OPTS.join(', ')}`);
     }
     if (typeof value !== 'string') throw new TypeError(`Expected a string for storageOpt.${rawKey} but received ${typeof value}`);
-    size = parseSize(key, value);
+    size = parseSizeOption('btrfs', key, value);
     if (size === 0) throw new InvalidOptionError('btrfs: size must be greater than 0 (omit it for no limit)');
     if (size < driverOpts.minSpace) {
       throw new InvalidOptionError(`btrfs: storage size ${bytesToHuman(size)} cannot be less than ` +

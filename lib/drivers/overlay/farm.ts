@@ -13,6 +13,7 @@ import { promises as fsp } from 'node:fs';
 import * as native from '../../native';
 import { C, ScanField as F, ScanFlag, type StatResult } from '../../native';
 import { hasCode } from '../../errors';
+import { forEachLimit } from '../../util/limit';
 
 const DIR_FLAGS = C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW;
 /** Entries of one directory handled at once (each link or node is a few syscalls). */
@@ -134,20 +135,3 @@ function noXattrs(err: unknown): string[] {
   throw err;
 }
 
-/** Runs `fn` over `items`, at most `limit` at once; after a failure starts no more, waits for the rest, rethrows. */
-async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failure: { error: unknown } | undefined;
-  const worker = async (): Promise<void> => {
-    while (failure === undefined && next < items.length) {
-      const item = items[next++] as T;
-      try {
-        await fn(item);
-      } catch (error) {
-        failure ??= { error };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failure !== undefined) throw failure.error;
-}

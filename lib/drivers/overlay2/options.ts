@@ -7,7 +7,7 @@
 // with project quotas). No filesystem access here.
 import type { CreateOptions } from '../../driver';
 import { InvalidOptionError } from '../../errors';
-import { ramInBytes } from '../../util/units';
+import { optionHint, parseSizeOption } from '../../util/options';
 
 export const SIZE_OPTION = 'overlay2.size';
 export const OVERRIDE_KERNEL_CHECK_OPTION = 'overlay2.override_kernel_check';
@@ -16,31 +16,9 @@ export const LAYER_SIZE_OPTION = 'size';
 export const VALID_OPTIONS: readonly string[] = Object.freeze([SIZE_OPTION, OVERRIDE_KERNEL_CHECK_OPTION]);
 export const VALID_STORAGE_OPTS: readonly string[] = Object.freeze([LAYER_SIZE_OPTION]);
 
-const OTHER_DRIVER_PREFIXES: ReadonlyArray<[string, string]> = [
-  ['overlay.', 'overlay'], ['dm.', 'devicemapper'], ['btrfs.', 'btrfs'], ['vfs.', 'vfs'], ['aufs.', 'aufs'], ['zfs.', 'zfs'],
-];
-
 export interface Overlay2Options {
   /** overlay2.size in bytes; 0 when not set. */
   quota: number;
-}
-
-function hint(key: string, valid: readonly string[]): string {
-  for (const v of valid) {
-    if (v.endsWith(`.${key}`) || (key.startsWith('overlay2.') && v.startsWith(key.slice(0, 12)))) return ` (did you mean ${v}?)`;
-  }
-  for (const [prefix, driver] of OTHER_DRIVER_PREFIXES) {
-    if (key.startsWith(prefix)) return ` (that is an option of the ${driver} driver)`;
-  }
-  return '';
-}
-
-function parseSize(key: string, value: string): number {
-  try {
-    return ramInBytes(value.trim());
-  } catch (err) {
-    throw new InvalidOptionError(`overlay2: ${key}: ${(err as Error).message} (expected e.g. 512M, 10G)`);
-  }
 }
 
 function parseBool(key: string, value: string): boolean {
@@ -61,11 +39,11 @@ export function parseOptions(options: readonly string[]): Overlay2Options {
     }
     const key = option.slice(0, eq).trim().toLowerCase();
     const value = option.slice(eq + 1);
-    if (key === SIZE_OPTION) out.quota = parseSize(key, value);
+    if (key === SIZE_OPTION) out.quota = parseSizeOption('overlay2', key, value);
     else if (key === OVERRIDE_KERNEL_CHECK_OPTION) parseBool(key, value);
     else {
       throw new InvalidOptionError(
-        `overlay2: unknown option ${JSON.stringify(key)}${hint(key, VALID_OPTIONS)}; valid options: ${VALID_OPTIONS.join(', ')}`);
+        `overlay2: unknown option ${JSON.stringify(key)}${optionHint('overlay2', key, VALID_OPTIONS)}; valid options: ${VALID_OPTIONS.join(', ')}`);
     }
   }
   return out;
@@ -86,7 +64,7 @@ export function parseCreateOptions(opts: CreateOptions | undefined): number | un
         `valid storage options: ${VALID_STORAGE_OPTS.join(', ')}`);
     }
     if (typeof value !== 'string') throw new TypeError(`Expected a string for storageOpt.${rawKey} but received ${typeof value}`);
-    size = parseSize(key, value);
+    size = parseSizeOption('overlay2', key, value);
   }
   return size;
 }
