@@ -56,6 +56,7 @@ interface Addon {
   mountFrom(dir: string, source: string | null, target: string, fstype: string | null, flags: number, data: string | null): Promise<void>;
   mountConstants: Record<string, number>;
   fsopen(fstype: string, flags: number): Promise<number>;
+  fsMountSequence(fstype: string, source: string, target: string, lowerdirs: string[], options: Array<[string, string | null]>, attrFlags: number): Promise<void>;
   fsconfigSetString(fd: number, key: string, value: string): Promise<void>;
   fsconfigSetStrings(fd: number, key: string, values: string[]): Promise<void>;
   fsconfigSetFlag(fd: number, key: string): Promise<void>;
@@ -187,6 +188,8 @@ export const MOUNT_API = Object.freeze({ ...addon.mountApiConstants }) as Readon
   'MOUNT_ATTR_RDONLY' | 'MOUNT_ATTR_NOSUID' | 'MOUNT_ATTR_NODEV' | 'MOUNT_ATTR_NOEXEC' | 'MOUNT_ATTR_NOATIME' |
   'MOUNT_ATTR_NODIRATIME' | 'MOVE_MOUNT_F_EMPTY_PATH' | 'MOVE_MOUNT_T_EMPTY_PATH', number>>;
 
+/** fsopen + fsconfig (source, lowerdir+ each, options) + CMD_CREATE + fsmount + move_mount, in one pool job. */
+export const fsMountSequence = wrap(addon.fsMountSequence);
 /** fsopen(2): fsopen(fstype, flags) -> an fs_context fd. */
 export const fsopen = wrap(addon.fsopen);
 /** fsconfig(2): fsconfig(fd, FSCONFIG_SET_STRING, key, value, 0). */

@@ -5,6 +5,7 @@
 // only copies messages the kernel already holds in memory, and is synchronous.
 // No policy: which keys to set, in what order, and what to do on failure is
 // lib/mount/apply.ts's job. Never chdir here: the cwd is process-wide.
+#include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -202,7 +203,105 @@ static Napi::Value JS_fsReadLog(const Napi::CallbackInfo& info) {
   return out;
 }
 
+namespace {
+// Drains an fs_context's messages into one string ("; "-separated), for an error message.
+std::string DrainLog(int fd) {
+  std::string out;
+  char buf[4096];
+  for (int n = 0; n < 64; n++) {
+    ssize_t got = ::read(fd, buf, sizeof buf);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break;
+    if (!out.empty()) out += "; ";
+    out.append(buf, static_cast<size_t>(got));
+  }
+  return out;
+}
+
+struct MountSequence {
+  std::string fstype, source, target;
+  std::vector<std::string> lowerdirs;
+  std::vector<std::pair<std::string, std::pair<bool, std::string>>> options;  // key, (has value, value)
+  unsigned attrs = 0;
+};
+
+SysFailure RunMountSequence(const MountSequence& m) {
+  long fd = ::syscall(SYS_fsopen, m.fstype.c_str(), FSOPEN_CLOEXEC);
+  if (fd < 0) return Fail(errno, "fsopen", "", "", "fsopen(" + Quote(m.fstype) + ", FSOPEN_CLOEXEC)");
+  int ctx = static_cast<int>(fd);
+  SysFailure f = Fsconfig(ctx, FSCONFIG_SET_STRING, "source", &m.source, "FSCONFIG_SET_STRING");
+  for (size_t i = 0; f.err == 0 && i < m.lowerdirs.size(); i++) {
+    f = Fsconfig(ctx, FSCONFIG_SET_STRING, "lowerdir+", &m.lowerdirs[i], "FSCONFIG_SET_STRING");
+  }
+  for (size_t i = 0; f.err == 0 && i < m.options.size(); i++) {
+    const auto& [key, value] = m.options[i];
+    f = value.first ? Fsconfig(ctx, FSCONFIG_SET_STRING, key, &value.second, "FSCONFIG_SET_STRING")
+                    : Fsconfig(ctx, FSCONFIG_SET_FLAG, key, nullptr, "FSCONFIG_SET_FLAG");
+  }
+  if (f.err == 0) f = Fsconfig(ctx, FSCONFIG_CMD_CREATE, "", nullptr, "FSCONFIG_CMD_CREATE");
+  if (f.err == 0) {
+    long mfd = ::syscall(SYS_fsmount, ctx, FSMOUNT_CLOEXEC, m.attrs);
+    if (mfd < 0) {
+      f = Fail(errno, "fsmount", "", "", "fsmount(" + std::to_string(ctx) + ", FSMOUNT_CLOEXEC, " + std::to_string(m.attrs) + ")");
+    } else {
+      if (::syscall(SYS_move_mount, static_cast<int>(mfd), "", AT_FDCWD, m.target.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0) {
+        f = Fail(errno, "move_mount", "", m.target, "move_mount(" + std::to_string(mfd) + ", \"\", AT_FDCWD, " + Quote(m.target) + ", MOVE_MOUNT_F_EMPTY_PATH)");
+      }
+      ::close(static_cast<int>(mfd));
+    }
+  }
+  if (f.err != 0) {
+    std::string log = DrainLog(ctx);
+    if (!log.empty()) f.call += " (kernel: " + log + ")";
+  }
+  ::close(ctx);
+  return f;
+}
+}  // namespace
+
+// fsMountSequence(fstype, source, target, lowerdirs, options, attrFlags): fsopen, fsconfig
+// "source", one fsconfig "lowerdir+" per lower, each option (string or flag), CMD_CREATE,
+// fsmount, move_mount to target — one fixed sequence in one pool job (man 2 fsopen, fsconfig,
+// fsmount, move_mount), so a mount costs one round trip, not one per call. On failure the
+// kernel's fs_context messages are added to the error's message.
+static Napi::Value JS_fsMountSequence(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  MountSequence m;
+  uint64_t attrs = 0;
+  if (!ArgString(info, 0, "fstype", &m.fstype) || !ArgString(info, 1, "source", &m.source) ||
+      !ArgString(info, 2, "target", &m.target) || !ArgUint(info, 5, "attrFlags", &attrs)) {
+    return env.Undefined();
+  }
+  if (!info[3].IsArray() || !info[4].IsArray()) {
+    Napi::TypeError::New(env, "Expected arrays for lowerdirs and options").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  m.attrs = static_cast<unsigned>(attrs);
+  Napi::Array lowers = info[3].As<Napi::Array>();
+  for (uint32_t i = 0; i < lowers.Length(); i++) {
+    Napi::Value v = lowers.Get(i);
+    if (!v.IsString()) {
+      Napi::TypeError::New(env, "Expected strings in lowerdirs").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    m.lowerdirs.push_back(v.As<Napi::String>().Utf8Value());
+  }
+  Napi::Array options = info[4].As<Napi::Array>();
+  for (uint32_t i = 0; i < options.Length(); i++) {
+    Napi::Value pair = options.Get(i);
+    if (!pair.IsArray() || pair.As<Napi::Array>().Length() != 2 || !pair.As<Napi::Array>().Get(0u).IsString()) {
+      Napi::TypeError::New(env, "Expected [key, value | null] pairs in options").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    Napi::Value value = pair.As<Napi::Array>().Get(1u);
+    m.options.push_back({pair.As<Napi::Array>().Get(0u).As<Napi::String>().Utf8Value(),
+                         {value.IsString(), value.IsString() ? value.As<Napi::String>().Utf8Value() : std::string()}});
+  }
+  return RunVoid(env, [m]() { return RunMountSequence(m); });
+}
+
 void InitMountApi(Napi::Env env, Napi::Object exports) {
+  exports.Set("fsMountSequence", Napi::Function::New(env, JS_fsMountSequence, "fsMountSequence"));
   exports.Set("fsopen", Napi::Function::New(env, JS_fsopen, "fsopen"));
   exports.Set("fsconfigSetString", Napi::Function::New(env, JS_fsconfigSetString, "fsconfigSetString"));
   exports.Set("fsconfigSetStrings", Napi::Function::New(env, JS_fsconfigSetStrings, "fsconfigSetStrings"));

@@ -15,9 +15,9 @@
 // (branches appended past one page of data), detaching the mount if one of them fails.
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { MountLimitError, SyscallError, hasCode } from '../errors';
+import { MountLimitError, hasCode } from '../errors';
 import * as native from '../native';
-import { C, MOUNT_API, MS } from '../native';
+import { MOUNT_API, MS } from '../native';
 import { type MountSpec, mountData, splitOption, unquote } from './spec';
 
 /** Most lower layers one overlay mount takes (the kernel's OVL_MAX_STACK). */
@@ -126,49 +126,19 @@ export function relativeForm(spec: MountSpec): { dir: string; data: string } | u
   return { dir, data: mountData({ ...spec, lowerdirs: lowers.map(rel), options }) };
 }
 
-/** The same error with the kernel's fs_context messages appended (when there are any). */
-function withKernelLog(err: unknown, log: string[]): unknown {
-  if (!(err instanceof SyscallError) || log.length === 0) return err;
-  const e = new SyscallError(`${err.message} (kernel: ${log.join('; ')})`, {
-    code: err.code, errno: err.errno, syscall: err.syscall,
-    ...(err.path !== undefined ? { path: err.path } : {}), ...(err.dest !== undefined ? { dest: err.dest } : {}),
-  });
-  const frames = (err.stack ?? '').split('\n').slice(1).join('\n');
-  e.stack = `${e.name}: ${e.message}\n${frames}`;
-  return e;
-}
-
-/** fsopen + fsconfig (lowerdir+ per layer, then each option) + CMD_CREATE + fsmount + move_mount. */
+/**
+ * fsopen + fsconfig (lowerdir+ per layer, then each option) + CMD_CREATE + fsmount + move_mount,
+ * as one native call (one pool round trip; the kernel's fs_context messages come back in the
+ * error's message).
+ */
 async function mountNewApi(spec: MountSpec): Promise<void> {
   const attrs = mountAttrs(spec.flags);
-  const fd = await native.fsopen(spec.type, MOUNT_API.FSOPEN_CLOEXEC);
-  try {
-    await native.fsconfigSetString(fd, 'source', spec.source);
-    if (spec.lowerdirs !== undefined && spec.lowerdirs.length > 0) await native.fsconfigSetStrings(fd, 'lowerdir+', [...spec.lowerdirs]);
-    for (const option of spec.options) {
-      const [key, value] = splitOption(option);
-      if (value === undefined) await native.fsconfigSetFlag(fd, key);
-      else await native.fsconfigSetString(fd, key, unquote(value));
-    }
-    if ((spec.flags & MS.MS_RDONLY) !== 0) await native.fsconfigSetFlag(fd, 'ro');
-    await native.fsconfigCreate(fd);
-    const mfd = await native.fsmount(fd, MOUNT_API.FSMOUNT_CLOEXEC, attrs);
-    try {
-      await native.moveMount(mfd, '', C.AT_FDCWD, spec.target, MOUNT_API.MOVE_MOUNT_F_EMPTY_PATH);
-    } finally {
-      native.closeSync(mfd);
-    }
-  } catch (err) {
-    let log: string[] = [];
-    try {
-      log = native.fsReadLog(fd).map((m) => m.trim()).filter((m) => m !== '');
-    } catch {
-      // The log is a courtesy; the original error is the one that matters.
-    }
-    throw withKernelLog(err, log);
-  } finally {
-    native.closeSync(fd);
-  }
+  const options: Array<[string, string | null]> = spec.options.map((o) => {
+    const [key, value] = splitOption(o);
+    return [key, value === undefined ? null : unquote(value)];
+  });
+  if ((spec.flags & MS.MS_RDONLY) !== 0) options.push(['ro', null]);
+  await native.fsMountSequence(spec.type, spec.source, spec.target, [...(spec.lowerdirs ?? [])], options, attrs);
 }
 
 /**
