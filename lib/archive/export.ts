@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { ChangeKind, type Change } from '../driver';
 import { C, ScanField as F, ScanFlag, readFilesInto, scanTree, sparseMap, type TreeScan } from '../native';
-import { endOfArchive, headerBlocks, padding, type WriteHeader } from './tar-stream-io';
+import { endOfArchive, headerBlocks, padding, type WriteHeader } from './tar-writer';
 import { WHITEOUT_META_PREFIX, WHITEOUT_OPAQUE_DIR, whiteoutFor } from './whiteout';
 
 export type WhiteoutFormat = 'aufs' | 'overlay';

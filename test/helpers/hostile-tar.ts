@@ -2,7 +2,7 @@
 // tests of hostile layer tarballs, and a listing of a tree to prove nothing outside changed.
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { endOfArchive, headerBlocks, padding, type WriteHeader } from '../../lib/archive/tar-stream-io';
+import { endOfArchive, headerBlocks, padding, type WriteHeader } from '../../lib/archive/tar-writer';
 
 export type Entry = Partial<WriteHeader> & { name: string; data?: string };
 
