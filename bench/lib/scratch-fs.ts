@@ -1,6 +1,6 @@
 // scratch-fs.ts: the filesystem a benchmark works on, mounted by the bench itself in a fresh
 // temp dir so the shared machine's disk writeback does not swamp the ratios: tmpfs (default),
-// or a sparse image file attached to a loop device and formatted ext4 or xfs. Owns set-up and
+// or a sparse image file attached to a loop device and formatted ext4, xfs or btrfs. Owns set-up and
 // teardown: teardown unmounts, detaches the loop device and removes the temp dir, runs even
 // when set-up failed half way, and is also run on SIGINT/SIGTERM. Also: sync of the scratch
 // filesystem (syncfs) and facts about it for the report.
@@ -9,7 +9,7 @@ import { closeSync as closeFd, openSync, readFileSync } from 'node:fs';
 import { MS, mount, syncfs, umount2 } from '../../lib/native';
 import { TmpDir } from '../../test/helpers/tmp';
 
-export type ScratchKind = 'tmpfs' | 'ext4' | 'xfs';
+export type ScratchKind = 'tmpfs' | 'ext4' | 'xfs' | 'btrfs';
 
 export interface ScratchFs {
   readonly kind: ScratchKind;
@@ -81,7 +81,8 @@ export async function makeScratch(kind: ScratchKind, sizeMiB: number): Promise<S
       execFileSync('truncate', ['-s', `${sizeMiB}M`, image]);
       device = execFileSync('losetup', ['--find', '--show', image], { encoding: 'utf8', stdio: 'pipe' }).trim();
       if (kind === 'ext4') execFileSync('mkfs.ext4', ['-q', '-F', device], { stdio: 'pipe' });
-      else execFileSync('mkfs.xfs', ['-q', '-f', device], { stdio: 'pipe' });
+      else if (kind === 'xfs') execFileSync('mkfs.xfs', ['-q', '-f', device], { stdio: 'pipe' });
+      else execFileSync('mkfs.btrfs', ['-q', '-f', device], { stdio: 'pipe' });
       await mount(device, mountpoint, kind, 0, null);
       mounted = true;
     }
