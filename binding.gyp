@@ -14,7 +14,9 @@
       "native/apply.cc",
       "native/scan.cc",
       "native/read.cc",
-      "native/btrfs.cc"
+      "native/copytree.cc",
+      "native/btrfs.cc",
+      "native/quota.cc"
     ],
     "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
     "defines": ["NAPI_VERSION=9", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_DISABLE_CPP_EXCEPTIONS", "_GNU_SOURCE"],

@@ -15,6 +15,17 @@ export interface StatResult {
   atimeSec: number; atimeNsec: number; mtimeSec: number; mtimeNsec: number; ctimeSec: number; ctimeNsec: number;
 }
 
+/** FS_IOC_FSGETXATTR's struct fsxattr (fsx_ prefix dropped). */
+export interface FsXattrResult {
+  xflags: number; extsize: number; nextents: number; projid: number; cowextsize: number;
+}
+
+/** Q_XGETQUOTA's struct fs_disk_quota, block counts converted to bytes (512-byte blocks). */
+export interface XfsProjectQuota {
+  id: number; flags: number; blockHardLimitBytes: number; blockSoftLimitBytes: number; usedBytes: number;
+  inodeHardLimit: number; inodeSoftLimit: number; inodes: number;
+}
+
 /** One item of a BTRFS_IOC_TREE_SEARCH result; u64 key fields are BigInt. */
 export interface BtrfsSearchItem {
   objectid: bigint; type: number; offset: bigint; transid: bigint; data: Buffer;
@@ -104,6 +115,7 @@ interface Addon {
   scanTree(path: string, flags: number): Promise<TreeScan>;
   sparseMap(path: string): Promise<Float64Array>;
   readFilesInto(rootPath: string, paths: string[], sizes: number[], offsets: number[], target: Buffer): Promise<number[]>;
+  copyTreeInto(srcDirFd: number, dstDirFd: number): Promise<number>;
   ficlone(srcFd: number, dstFd: number): Promise<void>;
   copyFileRange(srcFd: number, dstFd: number, length: number): Promise<number>;
   btrfsSubvolCreate(dirfd: number, name: string): Promise<void>;
@@ -120,6 +132,11 @@ interface Addon {
   btrfsQgroupLimit(fd: number, qgroupId: number | bigint, maxRfer: number | bigint): Promise<void>;
   btrfsQuotaRescanWait(fd: number): Promise<void>;
   btrfsConstants: Record<string, number>;
+  fsGetXattrFd(fd: number): Promise<FsXattrResult>;
+  fsSetProjectFd(fd: number, projid: number, inherit: boolean): Promise<void>;
+  xfsSetProjectLimit(blockDevice: string, projid: number, hardBytes: number): Promise<void>;
+  xfsGetProjectQuota(blockDevice: string, projid: number): Promise<XfsProjectQuota>;
+  quotaConstants: Record<string, number>;
 }
 
 const addon = bindings('graphdriver') as Addon;
@@ -287,6 +304,8 @@ export const sparseMap = wrap(addon.sparseMap);
 export const scanTree = wrap(addon.scanTree);
 /** openat2(RESOLVE_BENEATH) + read + close of several files below a root, each into `target` at its offset. */
 export const readFilesInto = wrap(addon.readFilesInto);
+/** The vfs copy's hot loop (native/copytree.cc): everything below srcDirFd into dstDirFd, then the root's metadata. */
+export const copyTreeInto = wrap(addon.copyTreeInto);
 /** ioctl(dst, FICLONE, src): share extents (reflink). */
 export const ficlone = wrap(addon.ficlone);
 /** copy_file_range(2) loop until `length` bytes or EOF; resolves to bytes copied. */
@@ -331,6 +350,22 @@ export const btrfsQgroupDestroy = wrap(addon.btrfsQgroupDestroy);
 export const btrfsQgroupLimit = wrap(addon.btrfsQgroupLimit);
 /** ioctl(fd, BTRFS_IOC_QUOTA_RESCAN_WAIT): waits for a running quota rescan. */
 export const btrfsQuotaRescanWait = wrap(addon.btrfsQuotaRescanWait);
+
+export const QUOTA = Object.freeze({ ...addon.quotaConstants }) as Readonly<Record<'FS_XFLAG_PROJINHERIT', number>>;
+/** ioctl(fd, FS_IOC_FSGETXATTR, &fsx): xflags, extent sizes and project id of fd's inode. */
+export const fsGetXattrFd = wrap(addon.fsGetXattrFd);
+/**
+ * ioctl(fd, FS_IOC_FSGETXATTR) then ioctl(fd, FS_IOC_FSSETXATTR) with fsx_projid = projid and
+ * FS_XFLAG_PROJINHERIT set (inherit) or cleared; the other fields are kept.
+ */
+export const fsSetProjectFd = wrap(addon.fsSetProjectFd);
+/**
+ * quotactl(QCMD(Q_XSETQLIM, PRJQUOTA), blockDevice, projid, {FS_DQ_BHARD|FS_DQ_BSOFT}): hard and
+ * soft block limit of project `projid` = hardBytes rounded up to 512-byte blocks (0 = no limit).
+ */
+export const xfsSetProjectLimit = wrap(addon.xfsSetProjectLimit);
+/** quotactl(QCMD(Q_XGETQUOTA, PRJQUOTA), blockDevice, projid, &fs_disk_quota): limits and usage. */
+export const xfsGetProjectQuota = wrap(addon.xfsGetProjectQuota);
 
 /** close(2), synchronous (fds here are dirs and O_PATH handles; close never blocks on them). */
 export function closeSync(fd: number): void {

@@ -12,7 +12,9 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   gd::InitApply(env, exports);
   gd::InitScan(env, exports);
   gd::InitRead(env, exports);
+  gd::InitCopyTree(env, exports);
   gd::InitBtrfs(env, exports);
+  gd::InitQuota(env, exports);
   return exports;
 }
 

@@ -103,7 +103,9 @@ void InitCopy(Napi::Env env, Napi::Object exports);
 void InitApply(Napi::Env env, Napi::Object exports);
 void InitScan(Napi::Env env, Napi::Object exports);
 void InitRead(Napi::Env env, Napi::Object exports);
+void InitCopyTree(Napi::Env env, Napi::Object exports);
 void InitBtrfs(Napi::Env env, Napi::Object exports);
+void InitQuota(Napi::Env env, Napi::Object exports);
 
 }  // namespace gd
 

@@ -14,6 +14,10 @@
 // parent other than the layer's own, or an unsafe kernel, falls back to NaiveDiffDriver on the
 // mounted trees, and status() says which is in use.
 //
+// Sizes (overlay2.size, storageOpt size) are XFS project quotas (quota.ts): probed at init when
+// overlay2.size is given, else on the first create asking for a size; refused with the reason
+// on any other backing filesystem. The project id is set on the staged layer dir before diff/.
+//
 // Crash safety: a layer is built in staging/ and renamed into layers/, so a name there is whole
 // or absent; l/ links lost in a crash are rebuilt at init. While a diff is applied,
 // <id>/incomplete marks the layer: absent to exists()/get(), refused as a parent, removable.
@@ -33,7 +37,7 @@ import { normalizeParent, validateId } from '../../util/ids';
 import { Locker } from '../../util/locker';
 import { diffDirSize, overlayChanges } from '../overlay-common/changes';
 import {
-  checkBackingFs, checkOverlayFs, checkQuota, dTypeError, nativeDiffProblem, overlayFeatures, supportsDType, withProbeDir,
+  checkBackingFs, checkOverlayFs, dTypeError, nativeDiffProblem, overlayFeatures, supportsDType, withProbeDir,
 } from './check';
 import {
   COMMITTED_FILE, CREATE_PREFIX, DIFF_DIR_MODE, INCOMPLETE_FILE, LAYER_DIR_MODE, LINK_FILE, LOWER_FILE, MERGED_DIR,
@@ -41,6 +45,7 @@ import {
 } from './layout';
 import { MAX_CHAIN_DEPTH, type OverlayFeatures, childLowers, formatLowerFile, layerMount } from './mounts';
 import { type Overlay2Options, parseCreateOptions, parseOptions } from './options';
+import { QuotaControl, effectiveSize } from './quota';
 import { type FullRecord, ensureLink, layerDirExists, listLayerIds, markers, newShortId, parentOf, readRecord, repairLinks } from './records';
 
 /** The registered name. */
@@ -63,9 +68,23 @@ export class Overlay2Driver implements Driver, ApplyGuard {
   private readonly locks = new Locker();
   private readonly refs = new RefCounter();
   private readonly naive: NaiveDiffDriver;
+  /** The quota probe's result once it succeeded (or is running); reset when it failed. */
+  private quotaCtl: Promise<QuotaControl> | undefined;
 
-  private constructor(private readonly layout: Overlay2Layout, private readonly probes: Probes) {
+  private constructor(private readonly layout: Overlay2Layout, private readonly probes: Probes,
+    private readonly options: Overlay2Options, quotaCtl: QuotaControl | undefined) {
     this.naive = new NaiveDiffDriver(this);
+    if (quotaCtl !== undefined) this.quotaCtl = Promise.resolve(quotaCtl);
+  }
+
+  /** The quota control, probing home's filesystem on first use; InvalidOptionError when sizes cannot be enforced. */
+  private quota(): Promise<QuotaControl> {
+    if (this.quotaCtl === undefined) {
+      const probing = QuotaControl.probe(this.layout, this.probes.magic);
+      this.quotaCtl = probing;
+      probing.catch(() => { if (this.quotaCtl === probing) this.quotaCtl = undefined; });
+    }
+    return this.quotaCtl;
   }
 
   /** Checks kernel and backing filesystem, makes the layout, sweeps staging/, probes, repairs l/. */
@@ -80,18 +99,19 @@ export class Overlay2Driver implements Driver, ApplyGuard {
       await removeBelow(layout.stagingDir, name);
     }
     if (!(await withProbeDir(layout, supportsDType))) throw dTypeError(fsName(magic));
-    if (options.quota > 0) await checkQuota(magic, layout.home);
+    const quotaCtl = options.quota > 0 ? await QuotaControl.probe(layout, magic) : undefined;
     const method = await withProbeDir(layout, overlayMethod);
     const features = overlayFeatures();
     const problem = await nativeDiffProblem(layout, features);
     const repairedLinks = await repairLinks(layout);
-    return new Overlay2Driver(layout, { magic, method, features, naiveReason: problem, repairedLinks });
+    return new Overlay2Driver(layout, { magic, method, features, naiveReason: problem, repairedLinks }, options, quotaCtl);
   }
 
   async create(id: string, parent?: string, opts?: CreateOptions): Promise<void> {
     validateId(id);
     const parentId = normalizeParent(parent);
-    if (parseCreateOptions(opts) !== undefined) await checkQuota(this.probes.magic, this.layout.home);
+    const size = effectiveSize(parseCreateOptions(opts), this.options.quota);
+    const quota = size > 0 ? await this.quota() : undefined;
     await this.withLocks(parentId === '' ? [id] : [id, parentId], async () => {
       if (await layerDirExists(this.layout, id)) throw new LayerExistsError(id);
       let lowers: string[] = [];
@@ -107,17 +127,21 @@ export class Overlay2Driver implements Driver, ApplyGuard {
       // The deepest mount this layer can need (committed: its diff over all lowers) must fit.
       const deepest = layerMount(this.layout.home, { id, short, lowers, committed: true }, this.probes.features);
       if (deepest !== null) checkOverlayLimits(deepest, this.probes.method);
-      await this.build(id, short, lowers);
+      await this.build(id, short, lowers, quota === undefined ? undefined : { ctl: quota, size });
       if (parentId !== '') await markers(this.layout, parentId).set(COMMITTED_FILE);
     });
   }
 
-  /** Builds <id>/ under staging/, renames it into home, then links l/<short> to it. */
-  private async build(id: string, short: string, lowers: string[]): Promise<void> {
+  /**
+   * Builds <id>/ under staging/, renames it into home, then links l/<short> to it. With a quota,
+   * the staged dir gets its project id (PROJINHERIT) and limit before anything is made in it.
+   */
+  private async build(id: string, short: string, lowers: string[], quota?: { ctl: QuotaControl; size: number }): Promise<void> {
     const stagedName = CREATE_PREFIX + randomBytes(8).toString('hex');
     const staged = this.layout.staging(stagedName);
     try {
       await fsp.mkdir(staged, { mode: LAYER_DIR_MODE });
+      if (quota !== undefined) await quota.ctl.applyTo(staged, quota.size);
       await fsp.mkdir(`${staged}/diff`, { mode: DIFF_DIR_MODE });
       await fsp.chown(`${staged}/diff`, 0, 0);
       await fsp.chmod(`${staged}/diff`, DIFF_DIR_MODE); // mkdir's mode was masked by the umask

@@ -13,11 +13,15 @@
 //       merged/                MERGED_DIR: where get() mounts the layer (layers with a parent)
 //       committed              COMMITTED_FILE: empty; a child was made on this layer, so it
 //                              is mounted read-only (its diff as the top lower, no upper/work)
+//       quota                  QUOTA_FILE: `projid=<n>\nsize=<bytes>\n` for a layer with a size
+//                              limit (XFS project quota; the id is set with PROJINHERIT on <id>/)
 //       incomplete             INCOMPLETE_FILE: empty; a diff is being applied (or an apply
 //                              failed): the layer is absent to exists()/get(), refused as a
 //                              parent, and removable
 //     l/                       LINKS_DIR: <short> -> ../layers/<id>/diff symlinks, so lowerdir paths
 //                              are short (rebuilt from each layer's link file at init)
+//     backingFsBlockDev        BACKING_FS_BLOCK_DEV: a block device node of home's filesystem,
+//                              made at init for quotactl(2) only when a size is in use (quota.ts)
 //     staging/                 STAGING_DIR: create-<rnd>/ (a layer being built, renamed to
 //                              <id>), remove-<rnd>/ (a layer being deleted), probe-<rnd>/
 //                              (init's kernel probes); all garbage after a crash, swept at init
@@ -36,6 +40,8 @@ export const LINK_FILE = 'link';
 export const LOWER_FILE = 'lower';
 export const COMMITTED_FILE = 'committed';
 export const INCOMPLETE_FILE = 'incomplete';
+export const QUOTA_FILE = 'quota';
+export const BACKING_FS_BLOCK_DEV = 'backingFsBlockDev';
 export const LINKS_DIR = 'l';
 export const STAGING_DIR = 'staging';
 export const CREATE_PREFIX = 'create-';

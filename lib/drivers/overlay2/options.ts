@@ -3,7 +3,7 @@
 //              overlay2.override_kernel_check=B   accepted for compatibility, has no effect
 //   per layer: storageOpt { size: SIZE }          the layer's quota
 // SIZE is parsed like the engine's units.RAMInBytes (util/units.ts). Keys are case-insensitive.
-// Parsing only: whether a quota can be enforced is decided by check.ts at init (it needs xfs
+// Parsing only: whether a quota can be enforced is decided by quota.ts (at init or first use; it needs xfs
 // with project quotas). No filesystem access here.
 import type { CreateOptions } from '../../driver';
 import { InvalidOptionError } from '../../errors';
