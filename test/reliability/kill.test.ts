@@ -15,6 +15,7 @@ import { describe, test } from 'node:test';
 import { getDriver, type Driver } from '../../lib/index';
 import { makeTar } from '../helpers/hostile-tar';
 import { skipUnlessRoot } from '../helpers/requires-root';
+import { btrfsUnavailable, withBtrfs } from '../helpers/btrfs-fs';
 import { withTmpDir } from '../helpers/tmp';
 
 const TRIALS = Number(process.env.KILL_TRIALS ?? 50);
@@ -55,11 +56,24 @@ function killedAfter(args: string[], ms: number): Promise<void> {
   });
 }
 
+/** Runs `fn` with a root for `driverName`: in a temp dir, or on a throwaway btrfs for btrfs. */
+async function withRoot(driverName: string, fn: (root: string, tmpFile: (name: string) => string) => Promise<void>): Promise<void> {
+  if (driverName !== 'btrfs') {
+    await withTmpDir(async (tmp) => fn(await tmp.mkdir('root'), (n) => tmp.join(n)), `kill-${driverName}-`);
+    return;
+  }
+  await withBtrfs(async (fs) => {
+    const root = path.join(fs.mountpoint, 'root');
+    await fsp.mkdir(root);
+    await fn(root, (n) => path.join(fs.mountpoint, n));
+  });
+}
+
 describe('SIGKILL at random points leaves every store whole', { skip: skipUnlessRoot('drivers chown and mount') }, () => {
-  for (const driverName of ['vfs', 'overlay2', 'overlay']) {
-    test(`${driverName}: ${TRIALS} kills`, { timeout: 600_000 }, async (t) => {
-      await withTmpDir(async (tmp) => {
-        const root = await tmp.mkdir('root');
+  for (const driverName of ['vfs', 'overlay2', 'overlay', 'btrfs']) {
+    const unavailable = driverName === 'btrfs' ? btrfsUnavailable() : undefined;
+    test(`${driverName}: ${TRIALS} kills`, { timeout: 600_000, skip: unavailable ?? false }, async (t) => {
+      await withRoot(driverName, async (root, tmpFile) => {
         let d: Driver;
         try {
           d = await getDriver(driverName, root);
@@ -75,7 +89,7 @@ describe('SIGKILL at random points leaves every store whole', { skip: skipUnless
         // The large tar: 1,500 files in 15 directories, 6 MiB in all.
         const entries = [];
         for (let i = 0; i < 1500; i++) entries.push({ name: `data/d${i % 15}/f${i}`, data: String(i).repeat(4096 / String(i).length | 0) });
-        const tarPath = tmp.join('layer.tar');
+        const tarPath = tmpFile('layer.tar');
         writeFileSync(tarPath, makeTar(entries));
         // The two states a complete layer may be in.
         await d.create('ref-plain', 'base');
@@ -106,7 +120,7 @@ describe('SIGKILL at random points leaves every store whole', { skip: skipUnless
           await fresh.cleanup();
         }
         t.diagnostic(`${driverName}: ${TRIALS} kills; ${whole} whole layers checked; ${incomplete} incomplete leftovers removed`);
-      }, `kill-${driverName}-`);
+      });
     });
   }
 });
