@@ -16,6 +16,7 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { MountLimitError, hasCode } from '../errors';
+import { FsMagic } from '../fsmagic';
 import * as native from '../native';
 import { MOUNT_API, MS } from '../native';
 import { type MountSpec, mountData, splitOption, unquote } from './spec';
@@ -185,6 +186,17 @@ export async function applyMountSequence(specs: readonly MountSpec[]): Promise<v
     await unmount(first.target).catch(() => false);
     throw err;
   }
+}
+
+/**
+ * Mounts an overlay `spec` unless one is already mounted at its target — a mount left by an
+ * earlier process (or driver instance) is taken over, not stacked — making the mount point
+ * first. What both overlay drivers do on a layer's first get.
+ */
+export async function mountOverlayOnce(spec: MountSpec, probeDir: string): Promise<void> {
+  if (await isMountedAs(spec.target, FsMagic.Overlay)) return;
+  await fsp.mkdir(spec.target, { recursive: true, mode: 0o700 });
+  await applyMount(spec, probeDir);
 }
 
 /**

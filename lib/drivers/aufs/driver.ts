@@ -41,6 +41,7 @@ import { type AufsMounter, backingMagic, checkAufsFs, checkBackingFs, probeDirpe
 import { AufsLayout, LAYERS_FILE_MODE, LAYERS_FILE_PREFIX, LAYER_DIR_MODE, PRIVATE_DIR_MODE, REMOVE_PREFIX } from './layout';
 import { aufsMounts, formatLayersFile, parseLayersFile } from './mounts';
 import { checkCreateOptions, parseOptions } from './options';
+import { removeBelow } from '../../util/remove';
 
 export type { AufsMounter } from './check';
 
@@ -111,7 +112,7 @@ export class AufsDriver implements Driver, ApplyGuard {
     validateId(id);
     const parentId = normalizeParent(parent);
     checkCreateOptions(opts);
-    await this.withLocks(parentId === '' ? [id] : [id, parentId], async () => {
+    await this.locks.withAll(parentId === '' ? [id] : [id, parentId], async () => {
       if (await this.hasLayersFile(id)) throw new LayerExistsError(id);
       const ancestors = parentId === '' ? [] : (await this.record(parentId)).ancestors;
       const l = this.layout;
@@ -309,12 +310,6 @@ export class AufsDriver implements Driver, ApplyGuard {
     }
   }
 
-  /** Locks several ids in sorted order, so two creates naming each other cannot deadlock. */
-  private async withLocks<T>(ids: string[], fn: () => Promise<T>): Promise<T> {
-    const [first, ...rest] = [...new Set(ids)].sort();
-    if (first === undefined) return fn();
-    return this.locks.with(first, () => this.withLocks(rest, fn));
-  }
 }
 
 /** Writes `text` to a new file `file` and fsyncs it. */
@@ -325,16 +320,6 @@ async function writeSynced(file: string, text: string): Promise<void> {
     await fh.sync();
   } finally {
     await fh.close();
-  }
-}
-
-/** Removes dir/<name> and all below it without following symlinks; missing is fine. */
-async function removeBelow(dir: string, name: string): Promise<void> {
-  const fd = await native.open(dir, DIR_FLAGS, 0);
-  try {
-    await native.removeAllAt(fd, name);
-  } finally {
-    native.closeSync(fd);
   }
 }
 

@@ -80,7 +80,7 @@ export class BtrfsDriver implements ProtoDriver, ApplyGuard {
     validateId(id);
     const parentId = normalizeParent(parent);
     const size = parseCreateOptions(opts, this.options);
-    await this.withLocks(parentId === '' ? [id] : [id, parentId], async () => {
+    await this.locks.withAll(parentId === '' ? [id] : [id, parentId], async () => {
       // The checks run at once (they are independent pool round trips); an incomplete layer
       // still holds its id until it is removed, and is refused as a parent.
       const [taken, parentIncomplete, src] = await Promise.allSettled([
@@ -322,12 +322,6 @@ export class BtrfsDriver implements ProtoDriver, ApplyGuard {
     }
   }
 
-  /** Locks several ids in sorted order, so two creates naming each other cannot deadlock. */
-  private async withLocks<T>(ids: string[], fn: () => Promise<T>): Promise<T> {
-    const [first, ...rest] = [...new Set(ids)].sort();
-    if (first === undefined) return fn();
-    return this.locks.with(first, () => this.withLocks(rest, fn));
-  }
 }
 
 /** `p` itself, or its nearest ancestor that exists (home may not exist before the first init). */

@@ -28,7 +28,7 @@ import { exportTree } from '../../archive/export';
 import type { ApplyGuard, Change, CreateOptions, Driver } from '../../driver';
 import { LayerExistsError, LayerNotFoundError, hasCode } from '../../errors';
 import { FsMagic, fsName, getFsMagic } from '../../fsmagic';
-import { applyMount, isMountedAs, type OverlayMethod, overlayMethod, unmount } from '../../mount/apply';
+import { isMountedAs, mountOverlayOnce, type OverlayMethod, overlayMethod, unmount } from '../../mount/apply';
 import { RefCounter } from '../../mount/refcount';
 import { NaiveDiffDriver } from '../../naive-diff';
 import * as native from '../../native';
@@ -50,6 +50,7 @@ import { upperMount } from './mounts';
 import { checkCreateOptions, parseOptions } from './options';
 import { type LayerRecord, layerDirExists, listLayerIds, markers, readRecord } from './records';
 import { closeSpool, readSpool, spoolAndScan } from './tar-scan';
+import { removeBelow } from '../../util/remove';
 
 /** The registered name. */
 export const OVERLAY = 'overlay';
@@ -100,7 +101,7 @@ export class OverlayDriver implements Driver, ApplyGuard {
     validateId(id);
     const parentId = normalizeParent(parent);
     checkCreateOptions(opts);
-    await this.withLocks(parentId === '' ? [id] : [id, parentId], async () => {
+    await this.locks.withAll(parentId === '' ? [id] : [id, parentId], async () => {
       if (await layerDirExists(this.layout, id)) throw new LayerExistsError(id);
       const p = parentId === '' ? undefined : await this.record(parentId);
       const stagedName = CREATE_PREFIX + randomBytes(8).toString('hex');
@@ -156,12 +157,7 @@ export class OverlayDriver implements Driver, ApplyGuard {
         return this.layout.root(id);
       }
       const spec = upperMount(this.layout, id, rec.lowerId, this.probes.features, mountLabel);
-      await this.refs.acquire(id, async () => {
-        // A mount left by an earlier process (or driver instance) is taken over, not stacked.
-        if (await isMountedAs(spec.target, FsMagic.Overlay)) return;
-        await fsp.mkdir(spec.target, { recursive: true, mode: PRIVATE_DIR_MODE });
-        await applyMount(spec, this.layout.layersDir);
-      });
+      await this.refs.acquire(id, () => mountOverlayOnce(spec, this.layout.layersDir));
       return spec.target;
     });
   }
@@ -321,12 +317,6 @@ export class OverlayDriver implements Driver, ApplyGuard {
     return rec;
   }
 
-  /** Locks several ids in sorted order, so two creates naming each other cannot deadlock. */
-  private async withLocks<T>(ids: string[], fn: () => Promise<T>): Promise<T> {
-    const [first, ...rest] = [...new Set(ids)].sort();
-    if (first === undefined) return fn();
-    return this.locks.with(first, () => this.withLocks(rest, fn));
-  }
 }
 
 /** mkdir, then chown and chmod (mkdir's mode is masked by the umask; chown clears setgid). */
@@ -341,16 +331,6 @@ async function syncDir(dir: string): Promise<void> {
   const fd = await native.open(dir, DIR_FLAGS, 0);
   try {
     await native.syncfs(fd);
-  } finally {
-    native.closeSync(fd);
-  }
-}
-
-/** Removes dir/<name> and all below it without following symlinks; missing is fine. */
-async function removeBelow(dir: string, name: string): Promise<void> {
-  const fd = await native.open(dir, DIR_FLAGS, 0);
-  try {
-    await native.removeAllAt(fd, name);
   } finally {
     native.closeSync(fd);
   }

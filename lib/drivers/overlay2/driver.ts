@@ -25,10 +25,10 @@ import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import type { ApplyGuard, Change, CreateOptions, Driver } from '../../driver';
 import { LayerExistsError, LayerNotFoundError, MountLimitError, hasCode } from '../../errors';
-import { FsMagic, fsName, getFsMagic } from '../../fsmagic';
+import { fsName, getFsMagic } from '../../fsmagic';
 import { applyLayer } from '../../archive/apply';
 import { exportTree } from '../../archive/export';
-import { applyMount, checkOverlayLimits, isMountedAs, type OverlayMethod, overlayMethod, unmount } from '../../mount/apply';
+import { checkOverlayLimits, mountOverlayOnce, type OverlayMethod, overlayMethod, unmount } from '../../mount/apply';
 import { RefCounter } from '../../mount/refcount';
 import { NaiveDiffDriver } from '../../naive-diff';
 import * as native from '../../native';
@@ -47,6 +47,7 @@ import { MAX_CHAIN_DEPTH, type OverlayFeatures, childLowers, formatLowerFile, la
 import { type Overlay2Options, parseCreateOptions, parseOptions } from './options';
 import { QuotaControl, effectiveSize } from './quota';
 import { type FullRecord, ensureLink, layerDirExists, listLayerIds, markers, newShortId, parentOf, readRecord, repairLinks } from './records';
+import { removeBelow } from '../../util/remove';
 
 /** The registered name. */
 export const OVERLAY2 = 'overlay2';
@@ -112,7 +113,7 @@ export class Overlay2Driver implements Driver, ApplyGuard {
     const parentId = normalizeParent(parent);
     const size = effectiveSize(parseCreateOptions(opts), this.options.quota);
     const quota = size > 0 ? await this.quota() : undefined;
-    await this.withLocks(parentId === '' ? [id] : [id, parentId], async () => {
+    await this.locks.withAll(parentId === '' ? [id] : [id, parentId], async () => {
       if (await layerDirExists(this.layout, id)) throw new LayerExistsError(id);
       let lowers: string[] = [];
       if (parentId !== '') {
@@ -183,12 +184,7 @@ export class Overlay2Driver implements Driver, ApplyGuard {
         await this.refs.acquire(id, async () => undefined);
         return this.layout.diff(id);
       }
-      await this.refs.acquire(id, async () => {
-        // A mount left by an earlier process (or driver instance) is taken over, not stacked.
-        if (await isMountedAs(spec.target, FsMagic.Overlay)) return;
-        await fsp.mkdir(spec.target, { recursive: true, mode: PRIVATE_DIR_MODE });
-        await applyMount(spec, this.layout.linksDir);
-      });
+      await this.refs.acquire(id, () => mountOverlayOnce(spec, this.layout.linksDir));
       return spec.target;
     });
   }
@@ -307,22 +303,6 @@ export class Overlay2Driver implements Driver, ApplyGuard {
     return rec;
   }
 
-  /** Locks several ids in sorted order, so two creates naming each other cannot deadlock. */
-  private async withLocks<T>(ids: string[], fn: () => Promise<T>): Promise<T> {
-    const [first, ...rest] = [...new Set(ids)].sort();
-    if (first === undefined) return fn();
-    return this.locks.with(first, () => this.withLocks(rest, fn));
-  }
-}
-
-/** Removes dir/<name> and all below it without following symlinks; missing is fine. */
-async function removeBelow(dir: string, name: string): Promise<void> {
-  const fd = await native.open(dir, DIR_FLAGS, 0);
-  try {
-    await native.removeAllAt(fd, name);
-  } finally {
-    native.closeSync(fd);
-  }
 }
 
 /** Whether home holds at least one layer (prior-driver detection in the registry). */
