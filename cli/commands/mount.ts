@@ -6,8 +6,9 @@
 // vfs and btrfs the path is a plain directory and nothing is held. A later `graphdriver umount
 // ID` starts with a count of zero, where a bare put() would throw NotMountedError, so it does
 // get() (overlay2 and overlay take over a mount an earlier process left rather than stacking
-// another) and then put() (the count goes 1 -> 0 and the driver unmounts). Counts therefore do
-// not add up across processes: any number of `mount` runs leave one mount; one `umount` ends it.
+// another) and then put() (the count goes 1 -> 0 and the driver unmounts, unless a live process
+// holds the layer's in-use lock). Counts therefore do not add up across exited processes: any
+// number of `mount` runs leave one mount; one `umount` ends it.
 import type { Command } from '../command';
 import { stringOpt } from '../command';
 
@@ -15,7 +16,7 @@ const CROSS_PROCESS = 'Counting: the library counts get/put inside one process. 
   + 'mounts (overlay2, overlay) the mount stays after the process ends; with vfs and btrfs the path is a plain directory and nothing stays held. '
   + '`umount ID` in a later process takes over that mount (the driver\'s get adopts an existing mount instead of stacking one) and '
   + 'releases it at once (put). So counts do not carry across processes: several `mount` runs leave one mount, and one `umount` '
-  + 'releases it, even if another program is still using the path. Within one program, use the library\'s get/put pairs.';
+  + 'releases it, unless a live process has the layer got through the library (its in-use lock keeps the mount). Within one program, use the library\'s get/put pairs.';
 
 export const mount: Command = {
   name: 'mount',

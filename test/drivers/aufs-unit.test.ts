@@ -240,6 +240,8 @@ test('a failed applyDiff leaves the layer incomplete: absent, unusable as parent
     await fsp.mkdir(path.join(home, 'diff/orphan/sub'), { recursive: true });
     await fsp.mkdir(path.join(home, 'mnt/orphan'));
     await fsp.writeFile(path.join(home, 'incomplete/orphan'), '');
+    // The sweep runs only when no other driver has the home open.
+    await d.cleanup();
     const again = await openAufsForTest(home, { mounter: m, dirperm1: false });
     assert.deepEqual(await fsp.readdir(path.join(home, 'staging')), []);
     assert.deepEqual((await fsp.readdir(path.join(home, 'diff'))).sort(), ['base', 'l']);

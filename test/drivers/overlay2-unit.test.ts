@@ -7,6 +7,7 @@
 // /proc/self/mountinfo, not from the driver's word. Every test's temp dir is unmounted and
 // removed even on failure (helpers/tmp.ts).
 import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
@@ -158,7 +159,7 @@ test('64 concurrent gets leave exactly one mount; 64 concurrent puts leave none'
   });
 });
 
-test('a new driver instance on the same home takes over a mount left by another, and unmounts it at its put', root, async () => {
+test('two driver instances share one mount: it stays until the last put of either', root, async () => {
   await withDriver(async (d1, home) => {
     await d1.create('base');
     await d1.create('l', 'base');
@@ -171,10 +172,31 @@ test('a new driver instance on the same home takes over a mount left by another,
       assert.equal(mountsUnder(home).length, 1, 'the second instance stacked a second mount');
       assert.equal(await fsp.readFile(path.join(p2, 'written'), 'utf8'), 'by d1');
       await d2.put('l');
-      assert.deepEqual(mountsUnder(home), []);
+      assert.equal(mountsUnder(home).length, 1, 'd2 unmounted a layer d1 still has got');
+      assert.equal(await fsp.readFile(path.join(p1, 'written'), 'utf8'), 'by d1');
     } finally {
       await d2.cleanup();
     }
+    assert.equal(mountsUnder(home).length, 1, "d2's cleanup unmounted a layer d1 still has got");
+    await d1.put('l');
+    assert.deepEqual(mountsUnder(home), []);
+  });
+});
+
+test('a mount left by a process that exited without put is adopted, and unmounted at the next put', root, async () => {
+  await withDriver(async (d1, home) => {
+    await d1.create('base');
+    await d1.create('l', 'base');
+    const index = path.join(__dirname, '..', '..', 'lib', 'index.js');
+    const script = `require(${JSON.stringify(index)}).getDriver('overlay2', ${JSON.stringify(path.dirname(home))}, [])` +
+      ".then((d) => d.get('l')).then(() => process.exit(0), (e) => { console.error(e); process.exit(1); })";
+    const child = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    assert.equal(child.status, 0, child.stderr);
+    assert.equal(mountsUnder(home).length, 1, 'the child did not leave its mount');
+    await d1.get('l');
+    assert.equal(mountsUnder(home).length, 1, 'a second mount was stacked on the stale one');
+    await d1.put('l');
+    assert.deepEqual(mountsUnder(home), []);
   });
 });
 

@@ -15,8 +15,8 @@ import { describe, test } from 'node:test';
 import { getDriver, type Driver } from '../../lib/index';
 import { makeTar } from '../helpers/hostile-tar';
 import { skipUnlessRoot } from '../helpers/requires-root';
-import { btrfsUnavailable, withBtrfs } from '../helpers/btrfs-fs';
-import { withTmpDir } from '../helpers/tmp';
+import { btrfsUnavailable } from '../helpers/btrfs-fs';
+import { withDriverRoot } from '../helpers/driver-root';
 
 const TRIALS = Number(process.env.KILL_TRIALS ?? 50);
 const IDS = Array.from({ length: 10 }, (_, i) => `L${i}`);
@@ -56,24 +56,11 @@ function killedAfter(args: string[], ms: number): Promise<void> {
   });
 }
 
-/** Runs `fn` with a root for `driverName`: in a temp dir, or on a throwaway btrfs for btrfs. */
-async function withRoot(driverName: string, fn: (root: string, tmpFile: (name: string) => string) => Promise<void>): Promise<void> {
-  if (driverName !== 'btrfs') {
-    await withTmpDir(async (tmp) => fn(await tmp.mkdir('root'), (n) => tmp.join(n)), `kill-${driverName}-`);
-    return;
-  }
-  await withBtrfs(async (fs) => {
-    const root = path.join(fs.mountpoint, 'root');
-    await fsp.mkdir(root);
-    await fn(root, (n) => path.join(fs.mountpoint, n));
-  });
-}
-
 describe('SIGKILL at random points leaves every store whole', { skip: skipUnlessRoot('drivers chown and mount') }, () => {
   for (const driverName of ['vfs', 'overlay2', 'overlay', 'btrfs']) {
     const unavailable = driverName === 'btrfs' ? btrfsUnavailable() : undefined;
     test(`${driverName}: ${TRIALS} kills`, { timeout: 600_000, skip: unavailable ?? false }, async (t) => {
-      await withRoot(driverName, async (root, tmpFile) => {
+      await withDriverRoot(driverName, async (root, tmpFile) => {
         let d: Driver;
         try {
           d = await getDriver(driverName, root);
@@ -120,7 +107,7 @@ describe('SIGKILL at random points leaves every store whole', { skip: skipUnless
           await fresh.cleanup();
         }
         t.diagnostic(`${driverName}: ${TRIALS} kills; ${whole} whole layers checked; ${incomplete} incomplete leftovers removed`);
-      });
+      }, `kill-${driverName}-`);
     });
   }
 });

@@ -29,12 +29,11 @@ import type { ApplyGuard, Change, CreateOptions, Driver } from '../../driver';
 import { LayerExistsError, LayerNotFoundError, hasCode } from '../../errors';
 import { FsMagic, fsName, getFsMagic } from '../../fsmagic';
 import { applyMountSequence, isMountedAs, unmount } from '../../mount/apply';
-import { RefCounter } from '../../mount/refcount';
 import { NaiveDiffDriver } from '../../naive-diff';
 import * as native from '../../native';
 import { C } from '../../native';
 import { normalizeParent, validateId } from '../../util/ids';
-import { Locker } from '../../util/locker';
+import { LayerLocks } from '../../util/layer-locks';
 import { MarkerSet } from '../../util/markers';
 import { aufsChanges, diffDirSize } from './changes';
 import { type AufsMounter, backingMagic, checkAufsFs, checkBackingFs, probeDirperm1 } from './check';
@@ -65,21 +64,24 @@ interface LayerRecord {
 
 export class AufsDriver implements Driver, ApplyGuard {
   readonly name = AUFS;
-  private readonly locks = new Locker();
-  private readonly refs = new RefCounter();
+  /** Set by open() once home's locks are made. */
+  private locks!: LayerLocks;
   /** Layers got with a mount, by id (their mount point). */
   private readonly mounted = new Map<string, string>();
   private readonly incomplete: MarkerSet;
   private readonly naive: NaiveDiffDriver;
 
-  private constructor(private readonly layout: AufsLayout, private readonly mounter: AufsMounter, private readonly dirperm1: boolean) {
+  private dirperm1 = false;
+
+  private constructor(private readonly layout: AufsLayout, private readonly mounter: AufsMounter) {
     this.incomplete = new MarkerSet(layout.incompleteDir);
     this.naive = new NaiveDiffDriver(this);
   }
 
   /**
-   * Checks the backing filesystem, makes the layout and sweeps what a crash left; `dirperm1`
-   * is probed through `mounter` unless given. Callers check the kernel first (init does).
+   * Checks the backing filesystem, makes the layout and sweeps what a crash left (when no other
+   * process has home open); `dirperm1` is probed through `mounter` unless given. Callers check
+   * the kernel first (init does).
    */
   static async open(home: string, mounter: AufsMounter, dirperm1?: boolean): Promise<AufsDriver> {
     const layout = new AufsLayout(home);
@@ -87,9 +89,15 @@ export class AufsDriver implements Driver, ApplyGuard {
     for (const dir of [layout.home, layout.layersDir, layout.diffDir, layout.mntDir, layout.stagingDir]) {
       await fsp.mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
     }
-    const driver = new AufsDriver(layout, mounter, dirperm1 ?? await probeDirperm1(layout.stagingDir, mounter));
+    const driver = new AufsDriver(layout, mounter);
     await driver.incomplete.init();
-    await driver.sweep();
+    driver.locks = await LayerLocks.open(layout.home, () => driver.sweep());
+    try {
+      driver.dirperm1 = dirperm1 ?? await probeDirperm1(layout.stagingDir, mounter);
+    } catch (err) {
+      await driver.locks.close();
+      throw err;
+    }
     return driver;
   }
 
@@ -112,7 +120,7 @@ export class AufsDriver implements Driver, ApplyGuard {
     validateId(id);
     const parentId = normalizeParent(parent);
     checkCreateOptions(opts);
-    await this.locks.withAll(parentId === '' ? [id] : [id, parentId], async () => {
+    await this.locks.withLayers(parentId === '' ? [id] : [id, parentId], async () => {
       if (await this.hasLayersFile(id)) throw new LayerExistsError(id);
       const ancestors = parentId === '' ? [] : (await this.record(parentId)).ancestors;
       const l = this.layout;
@@ -145,36 +153,38 @@ export class AufsDriver implements Driver, ApplyGuard {
 
   async remove(id: string): Promise<void> {
     validateId(id);
-    await this.locks.with(id, async () => {
+    await this.locks.withLayer(id, async () => {
       const l = this.layout;
       if (!(await this.hasLayersFile(id))) throw new LayerNotFoundError(id);
-      if (await this.mounter.isMounted(l.mnt(id))) await this.mounter.unmount(l.mnt(id));
-      this.refs.forget(id);
-      this.mounted.delete(id);
-      await fsp.unlink(l.layersFile(id));
-      const aside = REMOVE_PREFIX + randomBytes(8).toString('hex');
-      await fsp.mkdir(l.staging(aside), { mode: PRIVATE_DIR_MODE });
-      for (const [dir, name] of [[l.mnt(id), 'mnt'], [l.diff(id), 'diff']] as const) {
-        await fsp.rename(dir, `${l.staging(aside)}/${name}`).catch((err: unknown) => { if (!hasCode(err, 'ENOENT')) throw err; });
-      }
-      await removeBelow(l.stagingDir, aside);
-      await this.incomplete.clear(id);
+      // LayerBusyError while another process has it got; this process's own gets end here.
+      await this.locks.removing(id, async () => {
+        this.mounted.delete(id);
+        if (await this.mounter.isMounted(l.mnt(id))) await this.mounter.unmount(l.mnt(id));
+        await fsp.unlink(l.layersFile(id));
+        const aside = REMOVE_PREFIX + randomBytes(8).toString('hex');
+        await fsp.mkdir(l.staging(aside), { mode: PRIVATE_DIR_MODE });
+        for (const [dir, name] of [[l.mnt(id), 'mnt'], [l.diff(id), 'diff']] as const) {
+          await fsp.rename(dir, `${l.staging(aside)}/${name}`).catch((err: unknown) => { if (!hasCode(err, 'ENOENT')) throw err; });
+        }
+        await removeBelow(l.stagingDir, aside);
+        await this.incomplete.clear(id);
+      });
     });
   }
 
   async get(id: string, mountLabel?: string): Promise<string> {
     validateId(id);
-    return this.locks.with(id, async () => {
+    return this.locks.withLayer(id, async () => {
       const { ancestors } = await this.record(id);
       const l = this.layout;
       if (ancestors.length === 0) {
-        await this.refs.acquire(id, async () => undefined);
+        await this.locks.use(id);
         return l.diff(id);
       }
       const target = l.mnt(id);
       const specs = aufsMounts({ rw: l.diff(id), ro: ancestors.map((a) => l.diff(a)), target, dirperm1: this.dirperm1, ...(mountLabel !== undefined ? { mountLabel } : {}) });
-      await this.refs.acquire(id, async () => {
-        // A mount left by an earlier process (or driver instance) is taken over, not stacked.
+      await this.locks.use(id, async () => {
+        // A mount of another process (or one left by a dead one) is taken over, not stacked.
         if (!(await this.mounter.isMounted(target))) {
           await fsp.mkdir(target, { recursive: true, mode: LAYER_DIR_MODE });
           await this.mounter.mount(specs);
@@ -187,12 +197,13 @@ export class AufsDriver implements Driver, ApplyGuard {
 
   async put(id: string): Promise<void> {
     validateId(id);
-    await this.locks.with(id, async () => {
-      await this.refs.release(id, async () => {
+    await this.locks.withLayer(id, async () => {
+      // Unmounted only when no other process has the layer got.
+      await this.locks.unuse(id, async () => {
         const target = this.mounted.get(id);
         if (target !== undefined) await this.mounter.unmount(target);
-        this.mounted.delete(id);
       });
+      if (this.locks.count(id) === 0) this.mounted.delete(id);
     });
   }
 
@@ -212,18 +223,26 @@ export class AufsDriver implements Driver, ApplyGuard {
   }
 
   async cleanup(): Promise<void> {
-    for (const id of this.refs.active()) {
-      await this.locks.with(id, async () => {
-        const target = this.mounted.get(id);
-        if (target !== undefined) await this.mounter.unmount(target);
-        this.mounted.delete(id);
-        this.refs.forget(id);
-      });
-    }
+    await this.locks.close(async (id) => {
+      const target = this.mounted.get(id);
+      if (target !== undefined) await this.mounter.unmount(target);
+    });
+    this.mounted.clear();
   }
 
   toString(): string {
     return this.name;
+  }
+
+  async guardApply<T>(id: string, apply: () => Promise<T>): Promise<T> {
+    validateId(id);
+    return this.locks.withLayer(id, async () => {
+      if (!(await this.hasLayersFile(id))) throw new LayerNotFoundError(id);
+      await this.beginApply(id);
+      const result = await apply();
+      await this.endApply(id);
+      return result;
+    });
   }
 
   async beginApply(id: string): Promise<void> {
@@ -272,13 +291,7 @@ export class AufsDriver implements Driver, ApplyGuard {
     // Written straight into diff/<id>, whiteouts kept as aufs stores them, without mounting,
     // under the layer's lock (so it is not removed meanwhile). A failed or interrupted apply
     // leaves the incomplete marker: the layer is then absent and removable.
-    return this.locks.with(id, async () => {
-      await this.record(id);
-      await this.beginApply(id);
-      const size = await applyLayer(this.layout.diff(id), diff, { whiteouts: 'keep' });
-      await this.endApply(id);
-      return size;
-    });
+    return this.guardApply(id, () => applyLayer(this.layout.diff(id), diff, { whiteouts: 'keep' }));
   }
 
   async diffSize(id: string, parent?: string): Promise<number> {

@@ -17,13 +17,12 @@ import * as path from 'node:path';
 import type { ApplyGuard, CreateOptions, Driver, ProtoDriver } from '../../driver';
 import { LayerExistsError, LayerNotFoundError, PrerequisitesError, hasCode } from '../../errors';
 import { FsMagic, fsName, getFsMagic } from '../../fsmagic';
-import { RefCounter } from '../../mount/refcount';
 import { NaiveDiffDriver } from '../../naive-diff';
 import * as native from '../../native';
 import { C } from '../../native';
 import { isNonEmptyDir } from '../../registry';
 import { normalizeParent, validateId } from '../../util/ids';
-import { Locker } from '../../util/locker';
+import { LayerLocks } from '../../util/layer-locks';
 import { MarkerSet } from '../../util/markers';
 import { bytesToHuman } from '../../util/units';
 import {
@@ -40,8 +39,8 @@ const DIR_FLAGS = C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW;
 
 export class BtrfsDriver implements ProtoDriver, ApplyGuard {
   readonly name = BTRFS;
-  private readonly locks = new Locker();
-  private readonly refs = new RefCounter();
+  /** Set by open() once home's locks are made. */
+  private locks!: LayerLocks;
   private readonly incomplete: MarkerSet;
   private readonly pendingQgroups: MarkerSet;
   /** One enable at a time; later callers share its result. */
@@ -53,7 +52,10 @@ export class BtrfsDriver implements ProtoDriver, ApplyGuard {
     this.pendingQgroups = new MarkerSet(layout.pendingQgroupsDir);
   }
 
-  /** Checks the backing filesystem, makes the layout, sweeps staging/, and turns quota on if min_space asks. */
+  /**
+   * Checks the backing filesystem, makes the layout, sweeps staging/ and orphan quota files
+   * (when no other process has home open), and turns quota on if min_space asks.
+   */
   static async open(home: string, options: BtrfsOptions): Promise<BtrfsDriver> {
     const layout = new BtrfsLayout(home);
     const probe = await nearestExisting(layout.home);
@@ -67,12 +69,19 @@ export class BtrfsDriver implements ProtoDriver, ApplyGuard {
     const driver = new BtrfsDriver(layout, options);
     await driver.incomplete.init();
     await driver.pendingQgroups.init();
-    for (const name of await fsp.readdir(layout.stagingDir)) await driver.deleteStaged(name);
-    for (const id of await fsp.readdir(layout.quotasDir)) {
-      if (!(await driver.dirExists(id))) await unlinkIfPresent(layout.quota(id));
+    driver.locks = await LayerLocks.open(layout.home, async () => {
+      for (const name of await fsp.readdir(layout.stagingDir)) await driver.deleteStaged(name);
+      for (const id of await fsp.readdir(layout.quotasDir)) {
+        if (!(await driver.dirExists(id))) await unlinkIfPresent(layout.quota(id));
+      }
+    });
+    try {
+      if (options.minSpace > 0) await driver.ensureQuota();
+      await driver.retryPendingQgroups();
+    } catch (err) {
+      await driver.cleanup();
+      throw err;
     }
-    if (options.minSpace > 0) await driver.ensureQuota();
-    await driver.retryPendingQgroups();
     return driver;
   }
 
@@ -80,7 +89,7 @@ export class BtrfsDriver implements ProtoDriver, ApplyGuard {
     validateId(id);
     const parentId = normalizeParent(parent);
     const size = parseCreateOptions(opts, this.options);
-    await this.locks.withAll(parentId === '' ? [id] : [id, parentId], async () => {
+    await this.locks.withLayers(parentId === '' ? [id] : [id, parentId], async () => {
       // The checks run at once (they are independent pool round trips); an incomplete layer
       // still holds its id until it is removed, and is refused as a parent.
       const [taken, parentIncomplete, src] = await Promise.allSettled([
@@ -141,33 +150,33 @@ export class BtrfsDriver implements ProtoDriver, ApplyGuard {
 
   async remove(id: string): Promise<void> {
     validateId(id);
-    await this.locks.with(id, async () => {
+    await this.locks.withLayer(id, async () => {
       if (!(await this.dirExists(id))) throw new LayerNotFoundError(id);
-      // The quota file goes first: a crash then leaves a layer whose limit is only in the kernel,
-      // never a quota file that a later layer of the same id would inherit.
-      await unlinkIfPresent(this.layout.quota(id));
-      const stagedName = REMOVE_PREFIX + randomBytes(8).toString('hex');
-      await native.renameat2(await this.dirFd('subvolumes'), id, await this.dirFd('staging'), stagedName, C.RENAME_NOREPLACE);
-      this.refs.forget(id);
-      await this.incomplete.clear(id);
-      await this.deleteStaged(stagedName);
+      // LayerBusyError while another process has it got; this process's own gets end here.
+      await this.locks.removing(id, async () => {
+        // The quota file goes first: a crash then leaves a layer whose limit is only in the
+        // kernel, never a quota file that a later layer of the same id would inherit.
+        await unlinkIfPresent(this.layout.quota(id));
+        const stagedName = REMOVE_PREFIX + randomBytes(8).toString('hex');
+        await native.renameat2(await this.dirFd('subvolumes'), id, await this.dirFd('staging'), stagedName, C.RENAME_NOREPLACE);
+        await this.incomplete.clear(id);
+        await this.deleteStaged(stagedName);
+      });
     });
   }
 
   async get(id: string, _mountLabel?: string): Promise<string> {
     validateId(id);
-    return this.locks.with(id, async () => {
+    return this.locks.withLayer(id, async () => {
       if (!(await this.layerExists(id))) throw new LayerNotFoundError(id);
-      await this.refs.acquire(id, () => this.reapplyLimit(id));
+      await this.locks.use(id, () => this.reapplyLimit(id));
       return this.layout.layer(id);
     });
   }
 
   async put(id: string): Promise<void> {
     validateId(id);
-    await this.locks.with(id, async () => {
-      await this.refs.release(id, async () => undefined);
-    });
+    await this.locks.withLayer(id, () => this.locks.unuse(id));
   }
 
   async exists(id: string): Promise<boolean> {
@@ -191,6 +200,17 @@ export class BtrfsDriver implements ProtoDriver, ApplyGuard {
     return s;
   }
 
+  async guardApply<T>(id: string, apply: () => Promise<T>): Promise<T> {
+    validateId(id);
+    return this.locks.withLayer(id, async () => {
+      if (!(await this.dirExists(id))) throw new LayerNotFoundError(id);
+      await this.beginApply(id);
+      const result = await apply();
+      await this.endApply(id);
+      return result;
+    });
+  }
+
   async beginApply(id: string): Promise<void> {
     validateId(id);
     await this.incomplete.set(id);
@@ -205,6 +225,7 @@ export class BtrfsDriver implements ProtoDriver, ApplyGuard {
   /** Nothing is mounted; retries qgroup removals the kernel refused earlier. Quota stays on. */
   async cleanup(): Promise<void> {
     await this.retryPendingQgroups();
+    await this.locks.close();
     const open = [...this.dirFds.values()];
     this.dirFds.clear();
     for (const fd of open) native.closeSync(await fd);

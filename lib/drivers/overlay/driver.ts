@@ -29,13 +29,12 @@ import type { ApplyGuard, Change, CreateOptions, Driver } from '../../driver';
 import { LayerExistsError, LayerNotFoundError, hasCode } from '../../errors';
 import { FsMagic, fsName, getFsMagic } from '../../fsmagic';
 import { isMountedAs, mountOverlayOnce, type OverlayMethod, overlayMethod, unmount } from '../../mount/apply';
-import { RefCounter } from '../../mount/refcount';
 import { NaiveDiffDriver } from '../../naive-diff';
 import * as native from '../../native';
 import { C } from '../../native';
 import { copyTree } from '../../util/copy-tree';
 import { normalizeParent, validateId } from '../../util/ids';
-import { Locker } from '../../util/locker';
+import { LayerLocks } from '../../util/layer-locks';
 import { diffDirSize, overlayChanges } from '../overlay-common/changes';
 import {
   PROBE_PREFIX, checkBackingFs, checkOverlayFs, dTypeError, nativeDiffProblem, overlayFeatures, supportsDType, withProbeDir,
@@ -67,41 +66,46 @@ interface Probes {
 
 export class OverlayDriver implements Driver, ApplyGuard {
   readonly name = OVERLAY;
-  private readonly locks = new Locker();
-  private readonly refs = new RefCounter();
   private readonly naive: NaiveDiffDriver;
   /** Counts of applyDiff by path, and why the last naive one was not a farm. */
   readonly applyStats = { farm: 0, naive: 0, lastNaiveReason: '' };
 
-  private constructor(readonly layout: OverlayLayout, private readonly probes: Probes) {
+  private constructor(readonly layout: OverlayLayout, private readonly locks: LayerLocks, private readonly probes: Probes) {
     this.naive = new NaiveDiffDriver(this);
   }
 
-  /** Checks kernel and backing filesystem, makes the layout, sweeps staging/, probes. */
+  /** Checks kernel and backing filesystem, makes the layout, sweeps staging/ (when no other process has home open), probes. */
   static async open(home: string): Promise<OverlayDriver> {
     await checkOverlayFs(OVERLAY);
     const layout = new OverlayLayout(home);
     for (const dir of [layout.home, layout.layersDir, layout.stagingDir]) await fsp.mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
     const magic = await getFsMagic(layout.home);
     checkBackingFs(OVERLAY, magic, layout.home);
-    for (const name of await fsp.readdir(layout.stagingDir)) {
-      if (name.startsWith(PROBE_PREFIX) || name.startsWith(REMOVE_PREFIX) || name.startsWith(APPLY_PREFIX)) {
-        await unmount(`${layout.staging(name)}/${MERGED_DIR}`);
+    const locks = await LayerLocks.open(layout.home, async () => {
+      for (const name of await fsp.readdir(layout.stagingDir)) {
+        if (name.startsWith(PROBE_PREFIX) || name.startsWith(REMOVE_PREFIX) || name.startsWith(APPLY_PREFIX)) {
+          await unmount(`${layout.staging(name)}/${MERGED_DIR}`);
+        }
+        await removeBelow(layout.stagingDir, name);
       }
-      await removeBelow(layout.stagingDir, name);
+    });
+    try {
+      if (!(await withProbeDir(layout.stagingDir, supportsDType))) throw dTypeError(OVERLAY, fsName(magic));
+      const method = await withProbeDir(layout.stagingDir, overlayMethod);
+      const features = overlayFeatures();
+      const naiveReason = await nativeDiffProblem(layout.stagingDir, features);
+      return new OverlayDriver(layout, locks, { method, features, naiveReason });
+    } catch (err) {
+      await locks.close();
+      throw err;
     }
-    if (!(await withProbeDir(layout.stagingDir, supportsDType))) throw dTypeError(OVERLAY, fsName(magic));
-    const method = await withProbeDir(layout.stagingDir, overlayMethod);
-    const features = overlayFeatures();
-    const naiveReason = await nativeDiffProblem(layout.stagingDir, features);
-    return new OverlayDriver(layout, { method, features, naiveReason });
   }
 
   async create(id: string, parent?: string, opts?: CreateOptions): Promise<void> {
     validateId(id);
     const parentId = normalizeParent(parent);
     checkCreateOptions(opts);
-    await this.locks.withAll(parentId === '' ? [id] : [id, parentId], async () => {
+    await this.locks.withLayers(parentId === '' ? [id] : [id, parentId], async () => {
       if (await layerDirExists(this.layout, id)) throw new LayerExistsError(id);
       const p = parentId === '' ? undefined : await this.record(parentId);
       const stagedName = CREATE_PREFIX + randomBytes(8).toString('hex');
@@ -138,34 +142,38 @@ export class OverlayDriver implements Driver, ApplyGuard {
 
   async remove(id: string): Promise<void> {
     validateId(id);
-    await this.locks.with(id, async () => {
+    await this.locks.withLayer(id, async () => {
       if (!(await layerDirExists(this.layout, id))) throw new LayerNotFoundError(id);
-      await unmount(this.layout.merged(id));
-      this.refs.forget(id);
-      const stagedName = REMOVE_PREFIX + randomBytes(8).toString('hex');
-      await native.renameat2(C.AT_FDCWD, this.layout.layer(id), C.AT_FDCWD, this.layout.staging(stagedName), C.RENAME_NOREPLACE);
-      await removeBelow(this.layout.stagingDir, stagedName);
+      // LayerBusyError while another process has it got; this process's own gets end here.
+      await this.locks.removing(id, async () => {
+        await unmount(this.layout.merged(id));
+        const stagedName = REMOVE_PREFIX + randomBytes(8).toString('hex');
+        await native.renameat2(C.AT_FDCWD, this.layout.layer(id), C.AT_FDCWD, this.layout.staging(stagedName), C.RENAME_NOREPLACE);
+        await removeBelow(this.layout.stagingDir, stagedName);
+      });
     });
   }
 
   async get(id: string, mountLabel?: string): Promise<string> {
     validateId(id);
-    return this.locks.with(id, async () => {
+    return this.locks.withLayer(id, async () => {
       const rec = await this.record(id);
       if (rec.kind === 'root') {
-        await this.refs.acquire(id, async () => undefined);
+        await this.locks.use(id);
         return this.layout.root(id);
       }
       const spec = upperMount(this.layout, id, rec.lowerId, this.probes.features, mountLabel);
-      await this.refs.acquire(id, () => mountOverlayOnce(spec, this.layout.layersDir));
+      // Another process's mount of the layer is adopted, not mounted twice.
+      await this.locks.use(id, () => mountOverlayOnce(spec, this.layout.layersDir));
       return spec.target;
     });
   }
 
   async put(id: string): Promise<void> {
     validateId(id);
-    await this.locks.with(id, async () => {
-      await this.refs.release(id, async () => { await unmount(this.layout.merged(id)); });
+    await this.locks.withLayer(id, async () => {
+      // Unmounted only when no other process has the layer got.
+      await this.locks.unuse(id, async () => { await unmount(this.layout.merged(id)); });
     });
   }
 
@@ -188,16 +196,22 @@ export class OverlayDriver implements Driver, ApplyGuard {
   }
 
   async cleanup(): Promise<void> {
-    for (const id of this.refs.active()) {
-      await this.locks.with(id, async () => {
-        await unmount(this.layout.merged(id));
-        this.refs.forget(id);
-      });
-    }
+    await this.locks.close(async (id) => { await unmount(this.layout.merged(id)); });
   }
 
   toString(): string {
     return this.name;
+  }
+
+  async guardApply<T>(id: string, apply: () => Promise<T>): Promise<T> {
+    validateId(id);
+    return this.locks.withLayer(id, async () => {
+      if (!(await layerDirExists(this.layout, id))) throw new LayerNotFoundError(id);
+      await this.beginApply(id);
+      const result = await apply();
+      await this.endApply(id);
+      return result;
+    });
   }
 
   async beginApply(id: string): Promise<void> {
@@ -251,7 +265,7 @@ export class OverlayDriver implements Driver, ApplyGuard {
     const spoolName = SPOOL_PREFIX + randomBytes(8).toString('hex');
     const spool = this.layout.staging(spoolName);
     try {
-      const outcome = await this.locks.with(id, async () => {
+      const outcome = await this.locks.withLayer(id, async () => {
         const why = await this.farmRefusal(id, parentId);
         if (why !== undefined) return { naiveReason: why, input: diff };
         const scan = await spoolAndScan(diff as AsyncIterable<Buffer>, spool);
@@ -281,7 +295,7 @@ export class OverlayDriver implements Driver, ApplyGuard {
     if (rec.kind !== 'upper') return 'the layer is already a complete tree';
     if (rec.lowerId !== parent) return 'the parent given is not the layer\'s lower';
     if ((await this.record(parent)).kind !== 'root') return 'the parent has no root/';
-    if (this.refs.count(id) > 0 || (await isMountedAs(this.layout.merged(id), FsMagic.Overlay))) return 'the layer is mounted';
+    if (this.locks.count(id) > 0 || (await isMountedAs(this.layout.merged(id), FsMagic.Overlay))) return 'the layer is mounted';
     if ((await fsp.readdir(this.layout.upper(id))).length > 0) return 'the layer\'s upper/ is not empty';
     return undefined;
   }

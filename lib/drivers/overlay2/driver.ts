@@ -29,12 +29,11 @@ import { fsName, getFsMagic } from '../../fsmagic';
 import { applyLayer } from '../../archive/apply';
 import { exportTree } from '../../archive/export';
 import { checkOverlayLimits, mountOverlayOnce, type OverlayMethod, overlayMethod, unmount } from '../../mount/apply';
-import { RefCounter } from '../../mount/refcount';
 import { NaiveDiffDriver } from '../../naive-diff';
 import * as native from '../../native';
 import { C } from '../../native';
 import { normalizeParent, validateId } from '../../util/ids';
-import { Locker } from '../../util/locker';
+import { LayerLocks } from '../../util/layer-locks';
 import { diffDirSize, overlayChanges } from '../overlay-common/changes';
 import {
   checkBackingFs, checkOverlayFs, dTypeError, nativeDiffProblem, overlayFeatures, supportsDType, withProbeDir,
@@ -66,13 +65,11 @@ interface Probes {
 
 export class Overlay2Driver implements Driver, ApplyGuard {
   readonly name = OVERLAY2;
-  private readonly locks = new Locker();
-  private readonly refs = new RefCounter();
   private readonly naive: NaiveDiffDriver;
   /** The quota probe's result once it succeeded (or is running); reset when it failed. */
   private quotaCtl: Promise<QuotaControl> | undefined;
 
-  private constructor(private readonly layout: Overlay2Layout, private readonly probes: Probes,
+  private constructor(private readonly layout: Overlay2Layout, private readonly locks: LayerLocks, private readonly probes: Probes,
     private readonly options: Overlay2Options, quotaCtl: QuotaControl | undefined) {
     this.naive = new NaiveDiffDriver(this);
     if (quotaCtl !== undefined) this.quotaCtl = Promise.resolve(quotaCtl);
@@ -88,24 +85,34 @@ export class Overlay2Driver implements Driver, ApplyGuard {
     return this.quotaCtl;
   }
 
-  /** Checks kernel and backing filesystem, makes the layout, sweeps staging/, probes, repairs l/. */
+  /**
+   * Checks kernel and backing filesystem, makes the layout, sweeps staging/ (when no other
+   * process has home open), probes, repairs l/.
+   */
   static async open(home: string, options: Overlay2Options): Promise<Overlay2Driver> {
     await checkOverlayFs();
     const layout = new Overlay2Layout(home);
     for (const dir of [layout.home, layout.layersDir, layout.linksDir, layout.stagingDir]) await fsp.mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
     const magic = await getFsMagic(layout.home);
     checkBackingFs(magic, layout.home);
-    for (const name of await fsp.readdir(layout.stagingDir)) {
-      if (name.startsWith(PROBE_PREFIX)) await unmount(`${layout.staging(name)}/${MERGED_DIR}`);
-      await removeBelow(layout.stagingDir, name);
+    const locks = await LayerLocks.open(layout.home, async () => {
+      for (const name of await fsp.readdir(layout.stagingDir)) {
+        if (name.startsWith(PROBE_PREFIX)) await unmount(`${layout.staging(name)}/${MERGED_DIR}`);
+        await removeBelow(layout.stagingDir, name);
+      }
+    });
+    try {
+      if (!(await withProbeDir(layout, supportsDType))) throw dTypeError(fsName(magic));
+      const quotaCtl = options.quota > 0 ? await QuotaControl.probe(layout, magic) : undefined;
+      const method = await withProbeDir(layout, overlayMethod);
+      const features = overlayFeatures();
+      const problem = await nativeDiffProblem(layout, features);
+      const repairedLinks = await repairLinks(layout);
+      return new Overlay2Driver(layout, locks, { magic, method, features, naiveReason: problem, repairedLinks }, options, quotaCtl);
+    } catch (err) {
+      await locks.close();
+      throw err;
     }
-    if (!(await withProbeDir(layout, supportsDType))) throw dTypeError(fsName(magic));
-    const quotaCtl = options.quota > 0 ? await QuotaControl.probe(layout, magic) : undefined;
-    const method = await withProbeDir(layout, overlayMethod);
-    const features = overlayFeatures();
-    const problem = await nativeDiffProblem(layout, features);
-    const repairedLinks = await repairLinks(layout);
-    return new Overlay2Driver(layout, { magic, method, features, naiveReason: problem, repairedLinks }, options, quotaCtl);
   }
 
   async create(id: string, parent?: string, opts?: CreateOptions): Promise<void> {
@@ -113,7 +120,7 @@ export class Overlay2Driver implements Driver, ApplyGuard {
     const parentId = normalizeParent(parent);
     const size = effectiveSize(parseCreateOptions(opts), this.options.quota);
     const quota = size > 0 ? await this.quota() : undefined;
-    await this.locks.withAll(parentId === '' ? [id] : [id, parentId], async () => {
+    await this.locks.withLayers(parentId === '' ? [id] : [id, parentId], async () => {
       if (await layerDirExists(this.layout, id)) throw new LayerExistsError(id);
       let lowers: string[] = [];
       if (parentId !== '') {
@@ -163,36 +170,40 @@ export class Overlay2Driver implements Driver, ApplyGuard {
 
   async remove(id: string): Promise<void> {
     validateId(id);
-    await this.locks.with(id, async () => {
+    await this.locks.withLayer(id, async () => {
       if (!(await layerDirExists(this.layout, id))) throw new LayerNotFoundError(id);
-      const rec = await readRecord(this.layout, id).catch(() => undefined);
-      await unmount(this.layout.merged(id));
-      this.refs.forget(id);
-      const stagedName = REMOVE_PREFIX + randomBytes(8).toString('hex');
-      await native.renameat2(C.AT_FDCWD, this.layout.layer(id), C.AT_FDCWD, this.layout.staging(stagedName), C.RENAME_NOREPLACE);
-      if (rec !== undefined) await fsp.rm(this.layout.link(rec.short), { force: true });
-      await removeBelow(this.layout.stagingDir, stagedName);
+      // LayerBusyError while another process has it got; this process's own gets end here.
+      await this.locks.removing(id, async () => {
+        const rec = await readRecord(this.layout, id).catch(() => undefined);
+        await unmount(this.layout.merged(id));
+        const stagedName = REMOVE_PREFIX + randomBytes(8).toString('hex');
+        await native.renameat2(C.AT_FDCWD, this.layout.layer(id), C.AT_FDCWD, this.layout.staging(stagedName), C.RENAME_NOREPLACE);
+        if (rec !== undefined) await fsp.rm(this.layout.link(rec.short), { force: true });
+        await removeBelow(this.layout.stagingDir, stagedName);
+      });
     });
   }
 
   async get(id: string, mountLabel?: string): Promise<string> {
     validateId(id);
-    return this.locks.with(id, async () => {
+    return this.locks.withLayer(id, async () => {
       const rec = await this.record(id);
       const spec = layerMount(this.layout.home, rec, this.probes.features, mountLabel);
       if (spec === null) {
-        await this.refs.acquire(id, async () => undefined);
+        await this.locks.use(id);
         return this.layout.diff(id);
       }
-      await this.refs.acquire(id, () => mountOverlayOnce(spec, this.layout.linksDir));
+      // Another process's mount of the layer is adopted, not mounted twice.
+      await this.locks.use(id, () => mountOverlayOnce(spec, this.layout.linksDir));
       return spec.target;
     });
   }
 
   async put(id: string): Promise<void> {
     validateId(id);
-    await this.locks.with(id, async () => {
-      await this.refs.release(id, async () => { await unmount(this.layout.merged(id)); });
+    await this.locks.withLayer(id, async () => {
+      // Unmounted only when no other process has the layer got.
+      await this.locks.unuse(id, async () => { await unmount(this.layout.merged(id)); });
     });
   }
 
@@ -221,16 +232,22 @@ export class Overlay2Driver implements Driver, ApplyGuard {
   }
 
   async cleanup(): Promise<void> {
-    for (const id of this.refs.active()) {
-      await this.locks.with(id, async () => {
-        await unmount(this.layout.merged(id));
-        this.refs.forget(id);
-      });
-    }
+    await this.locks.close(async (id) => { await unmount(this.layout.merged(id)); });
   }
 
   toString(): string {
     return this.name;
+  }
+
+  async guardApply<T>(id: string, apply: () => Promise<T>): Promise<T> {
+    validateId(id);
+    return this.locks.withLayer(id, async () => {
+      if (!(await layerDirExists(this.layout, id))) throw new LayerNotFoundError(id);
+      await this.beginApply(id);
+      const result = await apply();
+      await this.endApply(id);
+      return result;
+    });
   }
 
   async beginApply(id: string): Promise<void> {
@@ -282,10 +299,7 @@ export class Overlay2Driver implements Driver, ApplyGuard {
     if (rec === undefined) return this.naive.applyDiff(id, parentId, diff);
     // Written straight into diff/ in overlay's own whiteout form, without mounting. A failed or
     // interrupted apply leaves the incomplete marker: the layer is then absent and removable.
-    await this.beginApply(id);
-    const size = await applyLayer(this.layout.diff(id), diff, { whiteouts: 'overlay' });
-    await this.endApply(id);
-    return size;
+    return this.guardApply(id, () => applyLayer(this.layout.diff(id), diff, { whiteouts: 'overlay' }));
   }
 
   async diffSize(id: string, parent?: string): Promise<number> {

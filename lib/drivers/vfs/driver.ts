@@ -11,45 +11,29 @@
 // to exists() and get(), refused as a parent, and removable.
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
-import * as path from 'node:path';
 import type { ApplyGuard, CreateOptions, Driver, ProtoDriver } from '../../driver';
-import { LayerBusyError, LayerExistsError, LayerNotFoundError, hasCode } from '../../errors';
+import { LayerExistsError, LayerNotFoundError, hasCode } from '../../errors';
 import { fsName, getFsMagic } from '../../fsmagic';
-import { RefCounter } from '../../mount/refcount';
 import { NaiveDiffDriver } from '../../naive-diff';
 import * as native from '../../native';
 import { C } from '../../native';
 import { copyTree } from '../../util/copy-tree';
 import { normalizeParent, validateId } from '../../util/ids';
-import { FileLocks } from '../../util/file-lock';
-import { Locker, STRIPES } from '../../util/locker';
+import { LayerLocks } from '../../util/layer-locks';
 import { MarkerSet } from '../../util/markers';
-import {
-  CREATE_PREFIX, DRIVER_LOCK, EMPTY_LAYER_MODE, LAYER_LOCKS_DIR, PRIVATE_DIR_MODE, REMOVE_PREFIX, VfsLayout,
-} from './layout';
+import { removeBelow } from '../../util/remove';
+import { CREATE_PREFIX, EMPTY_LAYER_MODE, PRIVATE_DIR_MODE, REMOVE_PREFIX, VfsLayout } from './layout';
 import { checkCreateOptions, parseOptions } from './options';
 
 /** The registered name. */
 export const VFS = 'vfs';
-const DRIVER_LOCK_PATH = DRIVER_LOCK;
-
 
 export class VfsDriver implements ProtoDriver, ApplyGuard {
   readonly name = VFS;
-  private readonly layout: VfsLayout;
-  private readonly locks: Locker;
-  /** Cross-process locks: DRIVER_LOCK shared while staging/ is in use, exclusive to sweep it. */
-  private readonly driverLock: FileLocks;
-  private readonly refs = new RefCounter();
   private readonly incomplete: MarkerSet;
-  /** The in-use lock fd of each layer this process has got. */
-  private readonly inUseFds = new Map<string, number>();
 
-  private constructor(layout: VfsLayout) {
-    this.layout = layout;
+  private constructor(private readonly layout: VfsLayout, private readonly locks: LayerLocks) {
     this.incomplete = new MarkerSet(layout.incompleteDir);
-    this.locks = new Locker(new FileLocks(layout.layerLocksDir));
-    this.driverLock = new FileLocks(layout.locksDir);
   }
 
   /** Makes home, dir/ and staging/ (0700) and removes what a crash left in staging/. */
@@ -58,22 +42,20 @@ export class VfsDriver implements ProtoDriver, ApplyGuard {
     await fsp.mkdir(layout.home, { recursive: true, mode: PRIVATE_DIR_MODE });
     await fsp.mkdir(layout.layersDir, { recursive: true, mode: PRIVATE_DIR_MODE });
     await fsp.mkdir(layout.stagingDir, { recursive: true, mode: PRIVATE_DIR_MODE });
-    const driver = new VfsDriver(layout);
-    await driver.incomplete.init();
-    await driver.makeLockFiles();
-    // What a crashed process left in staging/ is swept — unless another process is using the
-    // home right now (it holds DRIVER_LOCK shared), when its work in progress must not be.
-    await driver.driverLock.tryExclusive(DRIVER_LOCK, async () => {
-      for (const name of await fsp.readdir(layout.stagingDir)) await driver.removeStaged(name);
+    await new MarkerSet(layout.incompleteDir).init();
+    // What a crashed process left in staging/ is swept — unless another process has the home
+    // open, when its work in progress must not be.
+    const locks = await LayerLocks.open(layout.home, async () => {
+      for (const name of await fsp.readdir(layout.stagingDir)) await removeStaged(layout, name);
     });
-    return driver;
+    return new VfsDriver(layout, locks);
   }
 
   async create(id: string, parent?: string, opts?: CreateOptions): Promise<void> {
     validateId(id);
     const parentId = normalizeParent(parent);
     checkCreateOptions(opts);
-    await this.locks.withAll(parentId === '' ? [id] : [id, parentId], () => this.driverLock.shared(DRIVER_LOCK, async () => {
+    await this.locks.withLayers(parentId === '' ? [id] : [id, parentId], async () => {
       // An incomplete layer still holds its id until it is removed.
       if (await this.dirExists(id)) throw new LayerExistsError(id);
       if (parentId !== '' && !(await this.layerExists(parentId))) throw new LayerNotFoundError(parentId);
@@ -90,73 +72,39 @@ export class VfsDriver implements ProtoDriver, ApplyGuard {
         await this.renameNoReplace(staged, this.layout.layer(id), id);
       } catch (err) {
         // A leftover is removed at the next init; the original error is the one that matters.
-        await this.removeStaged(stagedName).catch(() => undefined);
+        await removeStaged(this.layout, stagedName).catch(() => undefined);
         throw err;
       }
-    }));
+    });
   }
 
   async remove(id: string): Promise<void> {
     validateId(id);
-    await this.locks.with(id, () => this.driverLock.shared(DRIVER_LOCK, async () => {
+    await this.locks.withLayer(id, async () => {
       if (!(await this.dirExists(id))) throw new LayerNotFoundError(id);
-      // Our own gets end here; another process's get holds the in-use lock shared: refuse then.
-      this.refs.forget(id);
-      this.releaseInUse(id);
-      const inUse = await native.open(this.layout.inUse(id), C.O_RDWR | C.O_CREAT | C.O_NOFOLLOW, 0o600);
-      try {
-        try {
-          await native.flock(inUse, C.LOCK_EX | C.LOCK_NB);
-        } catch (err) {
-          if (hasCode(err, 'EAGAIN') || hasCode(err, 'EWOULDBLOCK')) throw new LayerBusyError(id);
-          throw err;
-        }
+      // Our own gets end here; another process that has the layer got makes this LayerBusyError.
+      await this.locks.removing(id, async () => {
         const stagedName = REMOVE_PREFIX + randomBytes(8).toString('hex');
         await this.renameNoReplace(this.layout.layer(id), this.layout.staging(stagedName), id);
         await this.incomplete.clear(id);
-        // Unlinked while locked and under the id's lock: no getter can be opening it now.
-        await fsp.rm(this.layout.inUse(id), { force: true });
-        await this.removeStaged(stagedName);
-      } finally {
-        native.closeSync(inUse);
-      }
-    }));
-  }
-
-  /** Holds the layer's in-use lock shared (one fd per got layer) so no other process removes it. */
-  private async holdInUse(id: string): Promise<void> {
-    const fd = await native.open(this.layout.inUse(id), C.O_RDWR | C.O_CREAT | C.O_NOFOLLOW, 0o600);
-    try {
-      // Removers take it exclusively only briefly and under the id's lock, which we hold.
-      await native.flock(fd, C.LOCK_SH | C.LOCK_NB);
-    } catch (err) {
-      native.closeSync(fd);
-      if (hasCode(err, 'EAGAIN') || hasCode(err, 'EWOULDBLOCK')) throw new LayerBusyError(id, `layer ${JSON.stringify(id)} is being removed by another process`);
-      throw err;
-    }
-    this.inUseFds.set(id, fd);
-  }
-
-  private releaseInUse(id: string): void {
-    const fd = this.inUseFds.get(id);
-    if (fd === undefined) return;
-    this.inUseFds.delete(id);
-    native.closeSync(fd);
+        await removeStaged(this.layout, stagedName);
+      });
+    });
   }
 
   async get(id: string, _mountLabel?: string): Promise<string> {
     validateId(id);
-    return this.locks.with(id, async () => {
+    return this.locks.withLayer(id, async () => {
       if (!(await this.layerExists(id))) throw new LayerNotFoundError(id);
-      await this.refs.acquire(id, () => this.holdInUse(id));
+      await this.locks.use(id);
       return this.layout.layer(id);
     });
   }
 
   async put(id: string): Promise<void> {
     validateId(id);
-    await this.locks.with(id, async () => {
-      await this.refs.release(id, async () => this.releaseInUse(id));
+    await this.locks.withLayer(id, async () => {
+      await this.locks.unuse(id);
     });
   }
 
@@ -177,7 +125,7 @@ export class VfsDriver implements ProtoDriver, ApplyGuard {
 
   async guardApply<T>(id: string, apply: () => Promise<T>): Promise<T> {
     validateId(id);
-    return this.locks.with(id, async () => {
+    return this.locks.withLayer(id, async () => {
       if (!(await this.dirExists(id))) throw new LayerNotFoundError(id);
       await this.incomplete.set(id);
       const result = await apply();
@@ -210,25 +158,11 @@ export class VfsDriver implements ProtoDriver, ApplyGuard {
 
   async cleanup(): Promise<void> {
     // Nothing is mounted; layers stay on disk. Gets still outstanding are released.
-    for (const id of [...this.inUseFds.keys()]) {
-      this.refs.forget(id);
-      this.releaseInUse(id);
-    }
+    await this.locks.close();
   }
 
   toString(): string {
     return this.name;
-  }
-
-  /** Creates the lock files once, so later operations (even refused ones) create nothing. */
-  private async makeLockFiles(): Promise<void> {
-    await fsp.mkdir(this.layout.layerLocksDir, { recursive: true, mode: PRIVATE_DIR_MODE });
-    await fsp.mkdir(path.dirname(this.layout.inUse('x')), { recursive: true, mode: PRIVATE_DIR_MODE });
-    const names = [DRIVER_LOCK_PATH, ...Array.from({ length: STRIPES }, (_, k) => path.join(LAYER_LOCKS_DIR, String(k)))];
-    for (const name of names) {
-      const fh = await fsp.open(path.join(this.layout.locksDir, name), 'a', 0o600);
-      await fh.close();
-    }
   }
 
   /** A complete layer: its directory exists and no incomplete marker names it. */
@@ -265,15 +199,11 @@ export class VfsDriver implements ProtoDriver, ApplyGuard {
     await fsp.rename(from, to);
   }
 
-  /** Removes staging/<name> and all below it without following symlinks; missing is fine. */
-  private async removeStaged(name: string): Promise<void> {
-    const dirFd = await native.open(this.layout.stagingDir, C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW, 0);
-    try {
-      await native.removeAllAt(dirFd, name);
-    } finally {
-      native.closeSync(dirFd);
-    }
-  }
+}
+
+/** Removes staging/<name> and all below it without following symlinks; missing is fine. */
+function removeStaged(layout: VfsLayout, name: string): Promise<void> {
+  return removeBelow(layout.stagingDir, name);
 }
 
 async function countLayers(layersDir: string): Promise<number> {

@@ -1,10 +1,11 @@
-// vfs-hammer.ts: a child process for the cross-process tests. It opens the vfs driver on the
-// root given in argv[2] and, for argv[3] rounds, picks one of a few shared ids and creates it
-// (from 'base'), applies a marker file into it, reads it, or removes it. The races between
-// processes are expected to surface only as the driver's own "exists / not found / not got"
-// errors (exists / not found / not got / busy: removing a layer another process has got);
-// anything else is printed and makes the process exit 1. argv[4] = 'init-loop' instead
-// re-opens the driver (which sweeps staging/) in a loop.
+// hammer.ts: a child process for the cross-process tests. It opens driver argv[2] on the root
+// argv[3] and, for argv[4] rounds, picks one of a few shared ids and creates it (from 'base'),
+// applies a marker file into it, reads it through get, or removes it. The races between
+// processes are expected to surface only as the driver's own errors (exists / not found / not
+// got / busy: removing a layer another process has got); anything else is printed and makes
+// the process exit 1. argv[5] = 'init-loop' instead re-opens the driver (whose init sweeps
+// staging/ when it is alone) in a loop; argv[5] = 'remove' removes the id argv[4] and prints
+// how that went, as one word.
 import { Readable } from 'node:stream';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
@@ -14,23 +15,39 @@ import { makeTar } from './hostile-tar';
 const EXPECTED = new Set(['ERR_GRAPHDRIVER_LAYER_EXISTS', 'ERR_GRAPHDRIVER_LAYER_NOT_FOUND', 'ERR_GRAPHDRIVER_NOT_MOUNTED', 'ERR_GRAPHDRIVER_LAYER_BUSY']);
 
 async function main(): Promise<void> {
-  const [root, roundsArg, mode] = process.argv.slice(2);
+  const [driverName, root, roundsArg, mode] = process.argv.slice(2);
+  const open = (): ReturnType<typeof getDriver> => getDriver(driverName!, root!);
   const rounds = Number(roundsArg);
   if (mode === 'remove') {
-    // argv[3] is the id here: report how removing it went, as one word.
+    // argv[4] is the id here: report how removing it went, as one word.
     try {
-      await (await getDriver('vfs', root!)).remove(roundsArg!);
+      const d = await open();
+      try {
+        await d.remove(roundsArg!);
+      } finally {
+        await d.cleanup();
+      }
       process.stdout.write('removed\n');
     } catch (err) {
       process.stdout.write(`${(err as { code?: string }).code ?? String(err)}\n`);
     }
     return;
   }
-  if (mode === 'init-loop') {
-    for (let i = 0; i < rounds; i++) await (await getDriver('vfs', root!)).cleanup();
+  if (mode === 'get-put-held') {
+    const d = await open();
+    try {
+      await fsp.readdir(await d.get('held'));
+      await d.put('held');
+    } finally {
+      await d.cleanup();
+    }
     return;
   }
-  const d = await getDriver('vfs', root!);
+  if (mode === 'init-loop') {
+    for (let i = 0; i < rounds; i++) await (await open()).cleanup();
+    return;
+  }
+  const d = await open();
   const ids = ['l0', 'l1', 'l2', 'l3'];
   let ok = 0;
   for (let i = 0; i < rounds; i++) {
@@ -63,6 +80,7 @@ async function main(): Promise<void> {
       }
     }
   }
+  await d.cleanup();
   process.stdout.write(`ok ${ok}\n`);
 }
 
