@@ -16,8 +16,12 @@
       "native/read.cc",
       "native/copytree.cc",
       "native/btrfs.cc",
-      "native/quota.cc"
+      "native/quota.cc",
+      "native/dm.cc",
+      "native/loop.cc",
+      "native/mkfs_ext4.cc"
     ],
+    "libraries": ["-lext2fs", "-lcom_err"],
     "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
     "defines": ["NAPI_VERSION=9", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_DISABLE_CPP_EXCEPTIONS", "_GNU_SOURCE"],
     "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=c++17"],

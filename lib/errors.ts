@@ -148,6 +148,62 @@ export class MountLimitError extends GraphdriverError {
   }
 }
 
+/**
+ * mkfsExt4 failed for a reason that is not an errno (those stay SyscallError: ENOENT, EBUSY,
+ * ENOSPC...): a libext2fs error code (`ext2Code`, e.g. 'EXT2_ET_TOOSMALL', the message being
+ * libext2fs's own) or a size check against the device (no `ext2Code`). `syscall` names the
+ * failing libext2fs call ('ext2fs_initialize', or 'mkfsExt4' for our own checks).
+ */
+export class MkfsError extends GraphdriverError {
+  override name = 'MkfsError';
+  static readonly code = 'ERR_GRAPHDRIVER_MKFS';
+  readonly syscall: string;
+  declare readonly path?: string;
+  declare readonly ext2Code?: string;
+  constructor(message: string, fields: { syscall: string; path?: string; ext2Code?: string }) {
+    super(MkfsError.code, message);
+    this.syscall = fields.syscall;
+    if (fields.path !== undefined) (this as { path?: string }).path = fields.path;
+    if (fields.ext2Code !== undefined) (this as { ext2Code?: string }).ext2Code = fields.ext2Code;
+  }
+}
+
+/**
+ * An argument the library refuses before making any call (e.g. a device-mapper name over 127
+ * bytes or with '/'); `argument` names it.
+ */
+export class InvalidArgumentError extends GraphdriverError {
+  override name = 'InvalidArgumentError';
+  static readonly code = 'ERR_GRAPHDRIVER_INVALID_ARGUMENT';
+  readonly argument: string;
+  constructor(argument: string, message: string) {
+    super(InvalidArgumentError.code, message);
+    this.argument = argument;
+  }
+}
+
+/**
+ * The thin pool cannot take the operation: too little free data or metadata space
+ * (dm.min_free_space), a pool in read-only or failed mode, or a pool that holds data this
+ * home did not make. `pool` names the device-mapper pool.
+ */
+export class ThinPoolError extends GraphdriverError {
+  override name = 'ThinPoolError';
+  static readonly code = 'ERR_GRAPHDRIVER_THIN_POOL';
+  constructor(readonly pool: string, message: string) {
+    super(ThinPoolError.code, message);
+  }
+}
+
+/** A driver's metadata file exists but is not what it must be; `path` names it. */
+export class CorruptMetadataError extends GraphdriverError {
+  override name = 'CorruptMetadataError';
+  static readonly code = 'ERR_GRAPHDRIVER_CORRUPT_METADATA';
+  constructor(readonly path: string, why: string) {
+    super(CorruptMetadataError.code, `metadata file ${path} is corrupt: ${why}`);
+  }
+}
+
 /** True when `err` is one of the three "try the next driver" errors of selection. */
 export function isTryNextError(err: unknown): boolean {
   return err instanceof NotSupportedError || err instanceof PrerequisitesError || err instanceof IncompatibleFsError;

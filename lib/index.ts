@@ -6,7 +6,8 @@ export type { HasLayersFunc, SelectionOptions } from './registry';
 export { NaiveDiffDriver } from './naive-diff';
 export {
   ArchiveError, DriverSelectionError, GraphdriverError, IncompatibleFsError, InvalidIdError, InvalidOptionError,
-  LayerBusyError, LayerExistsError, LayerNotFoundError, MountLimitError, NotMountedError, NotSupportedError, PrerequisitesError, SyscallError,
+  LayerBusyError, LayerExistsError, LayerNotFoundError, MkfsError, MountLimitError, NotMountedError, NotSupportedError, PrerequisitesError, SyscallError,
+  ThinPoolError, CorruptMetadataError, InvalidArgumentError,
 } from './errors';
 export { FsMagic, fsName, getFsMagic } from './fsmagic';
 
@@ -15,3 +16,4 @@ import './drivers/btrfs';
 import './drivers/overlay2';
 import './drivers/overlay';
 import './drivers/aufs';
+import './drivers/devicemapper';

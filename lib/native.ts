@@ -2,7 +2,7 @@
 // captures the caller's stack before crossing into native code and rethrows native errors as
 // SyscallError carrying that stack (the message is the failed call itself). No policy here.
 import bindings from 'bindings';
-import { SyscallError } from './errors';
+import { MkfsError, SyscallError } from './errors';
 
 export interface StatfsResult {
   f_type: number; f_bsize: number; f_blocks: number; f_bfree: number; f_bavail: number;
@@ -60,6 +60,98 @@ export const ScanField = Object.freeze({
 
 /** scanDir flags. */
 export const ScanFlag = Object.freeze({ capability: 1, allXattrs: 2, linkTargets: 4 } as const);
+
+/** An ext4 feature name mkfsExt4 accepts (mke2fs's spelling; 'extents' is taken for 'extent'). */
+export type Ext4Feature = 'has_journal' | 'ext_attr' | 'resize_inode' | 'dir_index' | 'filetype' | 'extent' | '64bit' |
+  'flex_bg' | 'metadata_csum_seed' | 'sparse_super' | 'large_file' | 'huge_file' | 'dir_nlink' | 'extra_isize' |
+  'metadata_csum' | 'uninit_bg';
+
+/**
+ * mkfsExt4's options; every one optional (defaults: mke2fs.conf's ext4 on Debian 12, with 4 KiB
+ * blocks at every size). Unknown keys are refused.
+ */
+export interface MkfsExt4Options {
+  /** 1024, 2048 or 4096 (default 4096). */
+  blockSize?: 1024 | 2048 | 4096;
+  /** 128 or 256 (default 256). */
+  inodeSize?: 128 | 256;
+  /** mke2fs -i (default by size as mke2fs.conf: 4096 under 512 MiB, 16384, 32768 from 4 TiB, 65536 from 16 TiB). */
+  bytesPerInode?: number;
+  /** mke2fs -N: at least this many inodes (rounded up to fill whole inode table blocks). */
+  inodes?: number;
+  /** mke2fs -m: blocks reserved for root, percent (default 5). */
+  reservedPercent?: number;
+  /** At most 16 bytes of UTF-8. */
+  label?: string;
+  /** 01234567-89ab-cdef-0123-456789abcdef; default random (v4). */
+  uuid?: string;
+  /** false: no journal (the same as '^has_journal'); applied after `features`, so it wins over them. Default true. */
+  journal?: boolean;
+  /** Journal size in blocks, 1024..10240000 and at most half the free blocks (default: by size, as mke2fs). */
+  journalBlocks?: number;
+  /** Discard the device first (BLKDISCARD; punched holes for a regular file); default true. */
+  discard?: boolean;
+  /** Leave unused inode tables to the kernel's lazy init (default true, as mke2fs). */
+  lazyItableInit?: boolean;
+  /** Do not zero the journal (default false, as mke2fs). */
+  lazyJournalInit?: boolean;
+  /**
+   * The device reads zeroes wherever it was never written (e.g. a new thin device): inode
+   * tables and journal are neither written nor left to the kernel's lazy init (default false).
+   */
+  assumeZeroed?: boolean;
+  /** Changes to the default features, e.g. ['^has_journal', 'uninit_bg', '^metadata_csum']. */
+  features?: Array<Ext4Feature | `^${Ext4Feature}` | 'extents' | '^extents'>;
+  /** Format only the first N bytes of the device (default: all of it). */
+  sizeBytes?: number;
+}
+
+/** What mkfsExt4 made. */
+export interface MkfsExt4Result {
+  blockSize: number; blocks: number; freeBlocks: number; reservedBlocks: number; inodes: number; inodeSize: number;
+  groups: number; journalBlocks: number; uuid: string; features: Ext4Feature[];
+  /** The device was discarded; itableZeroed: its discard reads back zeroes, so inode tables were not written. */
+  discarded: boolean; itableZeroed: boolean;
+}
+
+/** A device number, split as the kernel's MAJOR()/MINOR() do. */
+export interface DevNo { major: number; minor: number }
+
+/**
+ * How a device-mapper ioctl names its device: a name, or exactly one of {name}, {uuid} or the
+ * device number (the kernel refuses more than one).
+ */
+export type DmDevId = string | { name: string } | { uuid: string } | DevNo;
+
+/** A dm device's state flags (dm_ioctl.flags as the kernel returned them, decoded). */
+export interface DmInfoFlags {
+  readOnly: boolean; suspended: boolean; activePresent: boolean; inactivePresent: boolean;
+  deferredRemove: boolean; internalSuspend: boolean; ueventGenerated: boolean;
+}
+
+/** The device info the device-level dm ioctls return. */
+export interface DmInfo {
+  name: string; uuid: string; dev: DevNo; openCount: number; eventNr: number; targetCount: number;
+  rawFlags: number; flags: DmInfoFlags;
+}
+
+/** One table line as DM_TABLE_LOAD takes it: start and length in 512-byte sectors. */
+export interface DmTargetSpec { start: number | bigint; length: number | bigint; type: string; params: string }
+/** One target as DM_TABLE_STATUS returns it (params: its status line, or its table line). Sectors as numbers. */
+export interface DmTarget { start: number; length: number; type: string; params: string }
+/** One DM_LIST_DEVICES record; eventNr from dm interface 4.37, uuid from 4.46 ('' = none). */
+export interface DmListEntry { name: string; dev: DevNo; eventNr?: number; uuid?: string }
+export interface DmTableStatus { info: DmInfo; targets: DmTarget[] }
+export interface DmVersion { major: number; minor: number; patch: number }
+export interface DmTargetVersion { name: string; version: [number, number, number] }
+
+/** What loopConfigure / loopSetFd bound: the device number, and its fd when asked to keep it open. */
+export interface LoopBound { fd: number | null; dev: DevNo }
+/** LOOP_GET_STATUS64's struct loop_info64. `fileName` is the kernel's copy, cut at 63 bytes. */
+export interface LoopStatus {
+  number: number; backing: { dev: DevNo; inode: bigint }; offset: number; sizeLimit: number; rawFlags: number;
+  flags: { readOnly: boolean; autoclear: boolean; partscan: boolean; directIo: boolean }; fileName: string;
+}
 
 interface Addon {
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): Promise<void>;
@@ -137,12 +229,40 @@ interface Addon {
   xfsSetProjectLimit(blockDevice: string, projid: number, hardBytes: number): Promise<void>;
   xfsGetProjectQuota(blockDevice: string, projid: number): Promise<XfsProjectQuota>;
   quotaConstants: Record<string, number>;
+  dmOpenControl(path?: string | null): Promise<number>;
+  dmVersion(controlFd: number): Promise<DmVersion>;
+  dmListDevices(controlFd: number): Promise<DmListEntry[]>;
+  dmListVersions(controlFd: number): Promise<DmTargetVersion[]>;
+  dmGetTargetVersion(controlFd: number, target: string): Promise<[number, number, number]>;
+  dmDevCreate(controlFd: number, name: string, uuid: string | null, flags: number): Promise<DmInfo>;
+  dmDevRemove(controlFd: number, dev: DmDevId, flags: number): Promise<void>;
+  dmDevSuspend(controlFd: number, dev: DmDevId, flags: number): Promise<DmInfo>;
+  dmDevStatus(controlFd: number, dev: DmDevId): Promise<DmInfo>;
+  dmTableLoad(controlFd: number, dev: DmDevId, targets: DmTargetSpec[], flags: number): Promise<DmInfo>;
+  dmTableClear(controlFd: number, dev: DmDevId): Promise<DmInfo>;
+  dmTableStatus(controlFd: number, dev: DmDevId, flags: number): Promise<DmTableStatus>;
+  dmTableDeps(controlFd: number, dev: DmDevId, flags: number): Promise<DevNo[]>;
+  dmTargetMsg(controlFd: number, dev: DmDevId, sector: number | bigint, message: string): Promise<string | null>;
+  dmConstants: Record<string, number>;
+  loopCtlGetFree(path?: string | null): Promise<number>;
+  loopConfigure(device: string, backing: string, flags: number, blockSize: number, keepOpen: boolean): Promise<LoopBound>;
+  loopSetFd(device: string, backing: string, flags: number, blockSize: number, keepOpen: boolean): Promise<LoopBound>;
+  loopClrFd(target: string | number): Promise<void>;
+  loopSetCapacity(target: string | number): Promise<void>;
+  loopGetStatus64(target: string | number): Promise<LoopStatus>;
+  blkGetSize64(target: string | number): Promise<number>;
+  blkSszGet(target: string | number): Promise<number>;
+  blkDiscard(target: string | number, offset: number | bigint, length: number | bigint): Promise<void>;
+  loopConstants: Record<string, number>;
+  mkfsExt4(path: string, opts?: MkfsExt4Options): Promise<MkfsExt4Result>;
+  mkfsExt4Features: string[];
+  mkfsExt4DefaultFeatures: string[];
 }
 
 const addon = bindings('graphdriver') as Addon;
 
 interface RawNativeError extends Error {
-  code?: string; errno?: number; syscall?: string; path?: string; dest?: string; opIndex?: number;
+  code?: string; errno?: number; syscall?: string; path?: string; dest?: string; opIndex?: number; ext2Code?: string;
 }
 
 /** Turns the addon's error into a SyscallError whose stack is the JS call site. */
@@ -155,6 +275,17 @@ function rethrow(site: Error, err: unknown): never {
       ...(raw.dest !== undefined ? { dest: raw.dest } : {}),
     });
     if (typeof raw.opIndex === 'number') (e as SyscallError & { opIndex?: number }).opIndex = raw.opIndex;
+    const frames = (site.stack ?? '').split('\n').slice(1).join('\n');
+    e.stack = `${e.name}: ${e.message}\n${frames}`;
+    throw e;
+  }
+  if (raw && raw.code === MkfsError.code && typeof raw.syscall === 'string') {
+    // libext2fs's own error codes have no errno: MkfsError, with the caller's stack too.
+    const e = new MkfsError(raw.message, {
+      syscall: raw.syscall,
+      ...(raw.path !== undefined ? { path: raw.path } : {}),
+      ...(raw.ext2Code !== undefined ? { ext2Code: raw.ext2Code } : {}),
+    });
     const frames = (site.stack ?? '').split('\n').slice(1).join('\n');
     e.stack = `${e.name}: ${e.message}\n${frames}`;
     throw e;
@@ -366,6 +497,84 @@ export const fsSetProjectFd = wrap(addon.fsSetProjectFd);
 export const xfsSetProjectLimit = wrap(addon.xfsSetProjectLimit);
 /** quotactl(QCMD(Q_XGETQUOTA, PRJQUOTA), blockDevice, projid, &fs_disk_quota): limits and usage. */
 export const xfsGetProjectQuota = wrap(addon.xfsGetProjectQuota);
+
+/** The ext4 features mkfsExt4 accepts, and the ones it sets by default (mke2fs.conf's ext4). */
+export const EXT4_FEATURES = Object.freeze([...addon.mkfsExt4Features]) as readonly Ext4Feature[];
+export const EXT4_DEFAULT_FEATURES = Object.freeze([...addon.mkfsExt4DefaultFeatures]) as readonly Ext4Feature[];
+/**
+ * Makes an ext4 filesystem on `path` (a block device or a regular file) in-process with
+ * libext2fs, the way mke2fs does; refuses a mounted device (EBUSY). Rejects with SyscallError
+ * for errno failures (ENOENT, EBUSY, ENOSPC...), MkfsError (ERR_GRAPHDRIVER_MKFS) for
+ * libext2fs's own codes and size checks; bad options throw TypeError/RangeError
+ * (ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE) before anything is touched.
+ */
+export const mkfsExt4 = wrap(addon.mkfsExt4);
+
+// Device-mapper (native/dm.cc). Every call takes the control fd first: dmOpenControl()'s, or
+// -1 to open /dev/mapper/control for that call alone. Errors: SyscallError with the ioctl's
+// name as `syscall` ('DM_DEV_CREATE') and the device (name, uuid or 'major:minor') as `path`.
+// Sector counts are numbers (exact to 2^53 sectors); flags are the DM_* constants below.
+export const DM = Object.freeze({ ...addon.dmConstants }) as Readonly<Record<
+  'DM_READONLY_FLAG' | 'DM_SUSPEND_FLAG' | 'DM_PERSISTENT_DEV_FLAG' | 'DM_STATUS_TABLE_FLAG' | 'DM_ACTIVE_PRESENT_FLAG' |
+  'DM_INACTIVE_PRESENT_FLAG' | 'DM_BUFFER_FULL_FLAG' | 'DM_SKIP_BDGET_FLAG' | 'DM_SKIP_LOCKFS_FLAG' | 'DM_NOFLUSH_FLAG' |
+  'DM_QUERY_INACTIVE_TABLE_FLAG' | 'DM_UEVENT_GENERATED_FLAG' | 'DM_UUID_FLAG' | 'DM_SECURE_DATA_FLAG' | 'DM_DATA_OUT_FLAG' |
+  'DM_DEFERRED_REMOVE' | 'DM_INTERNAL_SUSPEND_FLAG' | 'DM_NAME_LEN' | 'DM_UUID_LEN' | 'DM_MAX_TYPE_NAME', number>>;
+/** open(path ?? '/dev/mapper/control', O_RDWR | O_CLOEXEC): the control fd (close with closeSync). */
+export const dmOpenControl = wrap(addon.dmOpenControl);
+/** ioctl(DM_VERSION): the kernel's dm ioctl interface version (ENOENT from open: no device-mapper). */
+export const dmVersion = wrap(addon.dmVersion);
+/** ioctl(DM_LIST_DEVICES, DM_UUID_FLAG): every dm device, buffer grown while DM_BUFFER_FULL_FLAG. */
+export const dmListDevices = wrap(addon.dmListDevices);
+/** ioctl(DM_LIST_VERSIONS): the targets loaded now and their versions. */
+export const dmListVersions = wrap(addon.dmListVersions);
+/** ioctl(DM_GET_TARGET_VERSION, {name: target}): loads the target's module; EINVAL if there is none. */
+export const dmGetTargetVersion = wrap(addon.dmGetTargetVersion);
+/** ioctl(DM_DEV_CREATE, {name, uuid, flags}): a device without a table; EEXIST for a taken name or uuid. */
+export const dmDevCreate = wrap(addon.dmDevCreate);
+/** ioctl(DM_DEV_REMOVE, {dev, flags}): EBUSY when open, unless flags has DM_DEFERRED_REMOVE (then removed at last close). */
+export const dmDevRemove = wrap(addon.dmDevRemove);
+/** ioctl(DM_DEV_SUSPEND, {dev, flags}): suspends with DM_SUSPEND_FLAG (+ DM_NOFLUSH_FLAG / DM_SKIP_LOCKFS_FLAG), else resumes (swapping in a loaded table). */
+export const dmDevSuspend = wrap(addon.dmDevSuspend);
+/** ioctl(DM_DEV_STATUS, {dev}): the device's info; ENXIO when there is none. */
+export const dmDevStatus = wrap(addon.dmDevStatus);
+/** ioctl(DM_TABLE_LOAD, {dev, flags, targets}): loads the inactive table (DM_READONLY_FLAG: read-only). */
+export const dmTableLoad = wrap(addon.dmTableLoad);
+/** ioctl(DM_TABLE_CLEAR, {dev}): drops the inactive table. */
+export const dmTableClear = wrap(addon.dmTableClear);
+/** ioctl(DM_TABLE_STATUS, {dev, flags}): info and each target's status line (its table line with DM_STATUS_TABLE_FLAG). */
+export const dmTableStatus = wrap(addon.dmTableStatus);
+/** ioctl(DM_TABLE_DEPS, {dev, flags}): the devices the table uses. */
+export const dmTableDeps = wrap(addon.dmTableDeps);
+/** ioctl(DM_TARGET_MSG, {dev, sector, message}): the target's answer, or null when it gave none. */
+export const dmTargetMsg = wrap(addon.dmTargetMsg);
+
+// Loop and block devices (native/loop.cc). A `target` is a device path (opened for the call) or
+// an fd. Sizes and offsets are numbers (EOVERFLOW past 2^53 bytes); inode numbers are bigint.
+export const LOOP = Object.freeze({ ...addon.loopConstants }) as Readonly<Record<
+  'LO_FLAGS_READ_ONLY' | 'LO_FLAGS_AUTOCLEAR' | 'LO_FLAGS_PARTSCAN' | 'LO_FLAGS_DIRECT_IO' | 'LO_NAME_SIZE' | 'LOOP_MAJOR',
+  number>>;
+/** ioctl(open(path ?? '/dev/loop-control'), LOOP_CTL_GET_FREE): N of a free /dev/loopN. */
+export const loopCtlGetFree = wrap(addon.loopCtlGetFree);
+/**
+ * ioctl(open(device), LOOP_CONFIGURE, {fd: open(backing), block_size, info: {lo_flags, lo_file_name}}):
+ * binds in one step (Linux 5.8+; EINVAL/ENOTTY before). EBUSY: already bound. keepOpen: resolves
+ * with the device's fd (needed with LO_FLAGS_AUTOCLEAR, which unbinds at the last close).
+ */
+export const loopConfigure = wrap(addon.loopConfigure);
+/** The same with LOOP_SET_FD + LOOP_SET_STATUS64 (+ LOOP_SET_DIRECT_IO, LOOP_SET_BLOCK_SIZE); unbinds again if a later step fails. */
+export const loopSetFd = wrap(addon.loopSetFd);
+/** ioctl(target, LOOP_CLR_FD): unbinds at the device's last close; ENXIO when not bound. */
+export const loopClrFd = wrap(addon.loopClrFd);
+/** ioctl(target, LOOP_SET_CAPACITY): takes the backing file's new size. */
+export const loopSetCapacity = wrap(addon.loopSetCapacity);
+/** ioctl(target, LOOP_GET_STATUS64): number, backing dev/inode, offset, size limit, flags, file name; ENXIO when not bound. */
+export const loopGetStatus64 = wrap(addon.loopGetStatus64);
+/** ioctl(target, BLKGETSIZE64): size in bytes. */
+export const blkGetSize64 = wrap(addon.blkGetSize64);
+/** ioctl(target, BLKSSZGET): logical sector size in bytes. */
+export const blkSszGet = wrap(addon.blkSszGet);
+/** ioctl(target, BLKDISCARD, [offset, length]): bytes, multiples of the logical sector size; a path is opened O_WRONLY. */
+export const blkDiscard = wrap(addon.blkDiscard);
 
 /** close(2), synchronous (fds here are dirs and O_PATH handles; close never blocks on them). */
 export function closeSync(fd: number): void {

@@ -1,6 +1,12 @@
 // addon.cc: module init only. Each syscall family registers its own functions.
 #include "napi_util.h"
 
+namespace gd {
+// native/dm.cc and native/loop.cc (declared here to keep napi_util.h untouched).
+void InitDm(Napi::Env env, Napi::Object exports);
+void InitLoop(Napi::Env env, Napi::Object exports);
+}  // namespace gd
+
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   gd::InitMount(env, exports);
   gd::InitMountApi(env, exports);
@@ -15,6 +21,9 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   gd::InitCopyTree(env, exports);
   gd::InitBtrfs(env, exports);
   gd::InitQuota(env, exports);
+  gd::InitDm(env, exports);
+  gd::InitLoop(env, exports);
+  gd::InitMkfsExt4(env, exports);
   return exports;
 }
 

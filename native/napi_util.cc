@@ -21,6 +21,16 @@ SysFailure Fail(int err, std::string syscall, std::string path, std::string dest
 std::string Quote(const std::string& s) { return "'" + s + "'"; }
 
 Napi::Error MakeErrnoError(Napi::Env env, const SysFailure& f) {
+  if (!f.code.empty()) {
+    // Not an errno: the library's code and words, the call and the path, as for an errno.
+    std::string call = f.call.empty() ? f.syscall + (f.path.empty() ? "" : " " + Quote(f.path)) : f.call;
+    Napi::Error error = Napi::Error::New(env, f.code + ": " + f.message + ", " + call);
+    error.Set("code", Napi::String::New(env, f.code));
+    error.Set("syscall", Napi::String::New(env, f.syscall));
+    if (!f.path.empty()) error.Set("path", Napi::String::New(env, f.path));
+    for (const auto& [key, value] : f.props) error.Set(key, Napi::String::New(env, value));
+    return error;
+  }
   // libuv error codes are negated errnos on Linux, so uv_err_name gives Node's own names;
   // for the errnos libuv does not name (EDQUOT, EUCLEAN, ...) glibc's strerrorname_np does.
   const char* code = uv_err_name(-f.err);

@@ -10,6 +10,7 @@
 #include <functional>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace gd {
 
@@ -22,13 +23,21 @@ struct SysFailure {
   std::string dest;         // optional (rename, link, mount target)
   std::string call;         // optional rendering, e.g. "umount2('/x', MNT_DETACH)"
   int64_t opIndex = -1;     // for batch calls: the index of the operation that failed
+  // A failure outside errno's space (a library's own codes, e.g. libext2fs's EXT2_ET_*): `code`
+  // is a stable code ('ERR_GRAPHDRIVER_MKFS'), `message` the library's words, `props` extra
+  // string properties ({"ext2Code", "EXT2_ET_TOOSMALL"}); `err` stays 0 and no errno is set.
+  std::string code;
+  std::string message;
+  std::vector<std::pair<std::string, std::string>> props;
+  bool Failed() const { return err != 0 || !code.empty(); }
 };
 
 inline SysFailure Ok() { return SysFailure{}; }
 SysFailure Fail(int err, std::string syscall, std::string path = "", std::string dest = "",
                 std::string call = "");
 
-// Error with code ('EBUSY'), errno (negative, as Node's fs uses), syscall, path, dest.
+// Error with code ('EBUSY'), errno (negative, as Node's fs uses), syscall, path, dest; for a
+// failure with its own `code`: that code, the library's message, syscall, path, props, no errno.
 Napi::Error MakeErrnoError(Napi::Env env, const SysFailure& failure);
 
 // Argument readers. Each returns false after throwing a TypeError naming the argument.
@@ -59,7 +68,7 @@ class Worker : public Napi::AsyncWorker {
   void OnOK() override {
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
-    if (failure_.err != 0) {
+    if (failure_.Failed()) {
       deferred_.Reject(MakeErrnoError(env, failure_).Value());
       return;
     }
@@ -106,6 +115,7 @@ void InitRead(Napi::Env env, Napi::Object exports);
 void InitCopyTree(Napi::Env env, Napi::Object exports);
 void InitBtrfs(Napi::Env env, Napi::Object exports);
 void InitQuota(Napi::Env env, Napi::Object exports);
+void InitMkfsExt4(Napi::Env env, Napi::Object exports);
 
 }  // namespace gd
 

@@ -5,7 +5,7 @@ import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   ArchiveError, DriverSelectionError, GraphdriverError, IncompatibleFsError, InvalidIdError, InvalidOptionError,
-  LayerExistsError, LayerNotFoundError, NotMountedError, NotSupportedError, PrerequisitesError, SyscallError,
+  LayerExistsError, LayerNotFoundError, MkfsError, NotMountedError, NotSupportedError, PrerequisitesError, SyscallError,
 } from '../lib/index';
 import { hasCode, isTryNextError } from '../lib/errors';
 
@@ -20,13 +20,14 @@ const cases: Array<[string, () => GraphdriverError, string]> = [
   ['DriverSelectionError', () => new DriverSelectionError('none'), 'ERR_GRAPHDRIVER_SELECTION'],
   ['ArchiveError', () => new ArchiveError('bad tar', '../x'), 'ERR_GRAPHDRIVER_ARCHIVE'],
   ['InvalidOptionError', () => new InvalidOptionError('bad opt'), 'ERR_GRAPHDRIVER_INVALID_OPTION'],
+  ['MkfsError', () => new MkfsError('too small', { syscall: 'ext2fs_initialize' }), 'ERR_GRAPHDRIVER_MKFS'],
 ];
 
 const classes = new Map<string, { code: string }>([
   ['NotSupportedError', NotSupportedError], ['PrerequisitesError', PrerequisitesError], ['IncompatibleFsError', IncompatibleFsError],
   ['InvalidIdError', InvalidIdError], ['LayerNotFoundError', LayerNotFoundError], ['LayerExistsError', LayerExistsError],
   ['NotMountedError', NotMountedError], ['DriverSelectionError', DriverSelectionError], ['ArchiveError', ArchiveError],
-  ['InvalidOptionError', InvalidOptionError],
+  ['InvalidOptionError', InvalidOptionError], ['MkfsError', MkfsError],
 ]);
 
 for (const [name, make, code] of cases) {
@@ -61,6 +62,9 @@ test('fields: layer ids, archive entry, cause', () => {
   assert.equal(a.entry, '../etc/passwd');
   assert.match(a.message, /\.\.\/etc\/passwd/);
   assert.equal(new ArchiveError('no entry').entry, undefined);
+  const m = new MkfsError('x', { syscall: 'ext2fs_initialize', path: '/dev/x', ext2Code: 'EXT2_ET_TOOSMALL' });
+  assert.deepEqual([m.syscall, m.path, m.ext2Code], ['ext2fs_initialize', '/dev/x', 'EXT2_ET_TOOSMALL']);
+  assert.ok(!Object.hasOwn(new MkfsError('x', { syscall: 'mkfsExt4' }), 'ext2Code'));
   const cause = new Error('root cause');
   assert.equal(new NotSupportedError('x', { cause }).cause, cause);
 });

@@ -200,9 +200,10 @@ export class LayerLocks {
 
   /**
    * Driver cleanup: ends every get of this process (running `deactivate` for the layers no
-   * other process has got), then releases the driver lock. The object is done after.
+   * other process has got), runs `lastOut` if no other process has the home open (e.g. to tear
+   * down a shared device), then releases the driver lock. The object is done after.
    */
-  async close(deactivate: (id: string) => Promise<void> = async () => undefined): Promise<void> {
+  async close(deactivate: (id: string) => Promise<void> = async () => undefined, lastOut?: () => Promise<void>): Promise<void> {
     for (const id of this.refs.active()) {
       await this.withLayer(id, async () => {
         this.refs.forget(id);
@@ -211,7 +212,14 @@ export class LayerLocks {
       });
     }
     for (const id of [...this.inUseFds.keys()]) this.releaseInUse(id);
-    if (this.driverFd !== undefined) closeSync(this.driverFd);
+    const fd = this.driverFd;
+    if (fd === undefined) return;
     this.driverFd = undefined;
+    try {
+      // A conversion to exclusive succeeds only when no other process holds the driver lock.
+      if (lastOut !== undefined && (await tryFlock(fd, C.LOCK_EX))) await lastOut();
+    } finally {
+      closeSync(fd);
+    }
   }
 }
