@@ -19,6 +19,7 @@ import { type Driver, ThinPoolError, getDriver } from '../../lib/index';
 import * as native from '../../lib/native';
 import { bytesToHuman } from '../../lib/util/units';
 import { type Variant, runDriverSuite } from '../conformance/suite';
+import { removeDmDevicesOf } from '../helpers/driver-root';
 import { makeTar } from '../helpers/hostile-tar';
 
 const IN_VM = process.env['GRAPHDRIVER_VM'] === '1';
@@ -40,7 +41,7 @@ async function withRoot(fn: (root: string) => Promise<void>): Promise<void> {
     await fn(root);
   } finally {
     for (const mp of mountsUnder(root).reverse()) await native.umount2(mp, native.MS.MNT_DETACH).catch(() => undefined);
-    await removeDevicesOf(root);
+    await removeDmDevicesOf(root);
     rmSync(root, { recursive: true, force: true });
   }
 }
@@ -54,19 +55,6 @@ function mountsUnder(dir: string): string[] {
 async function namesOf(root: string): Promise<DeviceNames> {
   const st = await fsp.stat(path.join(root, 'devicemapper'), { bigint: true });
   return new DeviceNames(splitDev(st.dev), st.ino);
-}
-
-/** Removes every dm device of a root's home (thin devices first, the pool last): a failed test's leftovers. */
-async function removeDevicesOf(root: string): Promise<void> {
-  let names: DeviceNames;
-  try {
-    names = await namesOf(root);
-  } catch {
-    return; // no home: nothing was made
-  }
-  const ours = (await dm.listDevices()).map((d) => d.name).filter((n) => n.startsWith(`${names.prefix}-`));
-  for (const n of ours.filter((x) => x !== names.pool)) await dm.removeDevice(n).catch(() => undefined);
-  if (ours.includes(names.pool)) await dm.removeDevice(names.pool).catch(() => undefined);
 }
 
 async function open(root: string, extra: string[] = []): Promise<Driver> {
@@ -123,7 +111,7 @@ if (IN_VM) {
     options: SMALL,
     makeRoot: async () => {
       const root = mkdtempSync(path.join(scratch(), MARK));
-      return { root, teardown: async () => { await removeDevicesOf(root); rmSync(root, { recursive: true, force: true }); } };
+      return { root, teardown: async () => { await removeDmDevicesOf(root); rmSync(root, { recursive: true, force: true }); } };
     },
   };
   runDriverSuite('devicemapper', [variant]);
@@ -355,7 +343,7 @@ describe('devicemapper on a real device-mapper', vmOnly, () => {
         await assert.rejects(getDriver('devicemapper', other, ['dm.basesize=256M', `dm.thinpooldev=${pool}`]),
           (err: unknown) => err instanceof ThinPoolError && /already holds data/.test((err as Error).message));
       } finally {
-        await removeDevicesOf(path.join(root, 'store'));
+        await removeDmDevicesOf(path.join(root, 'store'));
         await dm.removeDevice(pool).catch(() => undefined);
         for (const l of [data, meta]) if (l.fd !== undefined) native.closeSync(l.fd);
       }

@@ -370,6 +370,9 @@ export class DevmapperDriver implements ProtoDriver, ApplyGuard {
       if (rec === undefined) throw new LayerNotFoundError(id);
       // LayerBusyError while another process has it got; this process's own gets end here.
       await this.locks.removing(id, async () => {
+        // Marked first: a crash from here on (the discard destroys the tree) leaves the layer
+        // incomplete — absent, never a parent, removable — rather than whole-looking and empty.
+        await this.incomplete.set(id);
         await this.unmountLayer(id);
         if (this.opts.blkDiscard) await this.discardLayer(id, rec);
         await this.deleteLayerDevice(id, rec);
