@@ -21,7 +21,8 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LayerBusyError, hasCode } from '../errors';
+import type { ApplyGuard } from '../driver';
+import { LayerBusyError, LayerNotFoundError, hasCode } from '../errors';
 import { RefCounter } from '../mount/refcount';
 import { C, closeSync, flock, open } from '../native';
 import { FileLocks } from './file-lock';
@@ -190,6 +191,21 @@ export class LayerLocks {
     await this.refs.release(id, async () => {
       this.releaseInUse(id);
       if (await this.unusedElsewhere(id)) await deactivate();
+    });
+  }
+
+  /**
+   * Runs an apply into `id` under its lock (ApplyGuard.guardApply for every driver):
+   * LayerNotFoundError unless `present()`, then `guard.beginApply` (marks it incomplete),
+   * `apply`, `guard.endApply` (syncs, unmarks). A failed apply leaves the mark.
+   */
+  applyGuarded<T>(id: string, present: () => Promise<boolean>, guard: ApplyGuard, apply: () => Promise<T>): Promise<T> {
+    return this.withLayer(id, async () => {
+      if (!(await present())) throw new LayerNotFoundError(id);
+      await guard.beginApply(id);
+      const result = await apply();
+      await guard.endApply(id);
+      return result;
     });
   }
 

@@ -6,7 +6,7 @@
 // the boot is retried once: nothing of the command has run yet).
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConsoleSplitter } from './console';
@@ -92,7 +92,12 @@ function hostLayout(cwd: string): { shares: Share[]; links: Array<[string, strin
     if (!shares.some((s) => isUnder(dir, s.hostPath))) shares.push({ hostPath: dir, guestPath: dir, readOnly });
   };
   shareIfNeeded(projectRoot(), false);
-  shareIfNeeded(realpathSync(cwd), false);
+  const realCwd = realpathSync(cwd);
+  // The guest's own directories cannot be replaced by the host's (/ has nothing to share).
+  if (['/tmp', '/run', GUEST_SCRATCH].includes(realCwd) || ['/dev', '/proc', '/sys', '/.vm'].some((d) => isUnder(realCwd, d))) {
+    throw new HarnessError(`cannot run in ${realCwd}: the guest has its own; cd elsewhere first`, EXIT.usage);
+  }
+  if (realCwd !== '/') shareIfNeeded(realCwd, false);
   // A node outside /usr (nvm, a CI tool cache) comes along, first on PATH.
   const nodePrefix = path.dirname(path.dirname(realpathSync(process.execPath)));
   if (!isUnder(realpathSync(process.execPath), '/usr')) {
@@ -177,6 +182,29 @@ function qemuArgs(opts: VmOptions, image: Image, tmp: string, shares: Share[], d
   return args;
 }
 
+/**
+ * Removes the temp dirs of harness runs that were SIGKILLed (nothing else can leave one: every
+ * other end removes its own). The name holds the owner's pid; a live owner, or one we may not
+ * signal (another user's), keeps its dir.
+ */
+function removeOrphanedTempDirs(): void {
+  for (const name of readdirSync(os.tmpdir())) {
+    const owner = /^graphdriver-vm-(\d+)-/.exec(name);
+    if (owner === null || Number(owner[1]) === process.pid) continue;
+    try {
+      process.kill(Number(owner[1]), 0);
+      continue;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') continue;
+    }
+    try {
+      rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true });
+    } catch {
+      // Not ours to remove after all; leave it.
+    }
+  }
+}
+
 type BootOutcome =
   | { kind: 'exited'; code: number | null; signal: NodeJS.Signals | null }
   | { kind: 'boot-timeout' }
@@ -191,7 +219,8 @@ export async function runInVm(opts: VmOptions): Promise<number> {
   if (unavailable !== undefined) throw new HarnessError(unavailable, EXIT.unavailable);
   const deadline = Date.now() + opts.timeoutSec * 1000;
   const image = prepareImage(opts.log);
-  const tmp = mkdtempSync(path.join(os.tmpdir(), 'graphdriver-vm-'));
+  removeOrphanedTempDirs();
+  const tmp = mkdtempSync(path.join(os.tmpdir(), `graphdriver-vm-${process.pid}-`));
   let qemu: ChildProcess | undefined;
   let interrupted: NodeJS.Signals | undefined;
   const killQemu = (): void => {
@@ -224,8 +253,9 @@ export async function runInVm(opts: VmOptions): Promise<number> {
     writeFileSync(path.join(ctl, 'settings'), [
       `VM_MARK=${mark}`,
       `VM_TTY=${tty ? 1 : 0}`,
-      `VM_COLS=${tty ? process.stdout.columns : 80}`,
-      `VM_ROWS=${tty ? process.stdout.rows : 24}`,
+      // A pty may report 0 x 0 (script(1)); stty refuses that.
+      `VM_COLS=${tty && process.stdout.columns > 0 ? process.stdout.columns : 80}`,
+      `VM_ROWS=${tty && process.stdout.rows > 0 ? process.stdout.rows : 24}`,
       `VM_SCRATCH=${shQuote(GUEST_SCRATCH)}`,
       `VM_SCRATCH_FS=${disk !== undefined ? 'ext4' : 'tmpfs'}`,
       '',

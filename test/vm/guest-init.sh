@@ -65,7 +65,8 @@ chmod 1777 "$VM_SCRATCH"
 hostname graphdriver-vm
 ip link set lo up 2>/dev/null
 # No \r added to each \n: the host forwards the bytes as they are. Size as the caller's terminal.
-stty -onlcr cols "$VM_COLS" rows "$VM_ROWS"
+stty -onlcr
+stty cols "$VM_COLS" rows "$VM_ROWS"
 
 echo "$VM_MARK:start"
 if [ "$VM_TTY" = 1 ]; then

@@ -1,10 +1,11 @@
 // harness.test.ts: the VM harness from the host. The console splitter and the cpio writer are
 // checked without a VM; then test/vm/run itself: the command's output comes through alone and
-// its exit status is passed back, the overall timeout kills the VM, and SIGTERM of the harness
-// leaves no qemu and no temp dir behind. The VM tests skip, with the reason, when qemu (or
+// its exit status is passed back, the overall timeout kills the VM, SIGTERM of the harness
+// leaves no qemu and no temp dir behind, and after a SIGKILL qemu still dies and the next run
+// removes the temp dir. The VM tests skip, with the reason, when qemu (or
 // busybox-static) is missing, and inside the VM.
 import * as assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
@@ -96,15 +97,25 @@ function childrenOf(pid: number): number[] {
   });
 }
 
-test('test/vm/run: SIGTERM kills qemu, removes the temp dir and exits 143', vm, async () => {
+interface RunningVm {
+  child: ChildProcess;
+  exited: Promise<number | null>;
+  stderr: () => string;
+  qemuPid: number;
+  /** The harness's host temp dir (control share, scratch disk). */
+  tmpDir: string;
+}
+
+/** Starts test/vm/run on a command that prints `ready` and sleeps; resolves once it printed. */
+async function startSleepingVm(): Promise<RunningVm> {
   const child = spawn(harness(), ['--', 'sh', '-c', 'echo ready; sleep 600'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
-  child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
+  child.stderr!.on('data', (b: Buffer) => { stderr += b.toString(); });
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   let stdout = '';
   await new Promise<void>((resolve, reject) => {
     // The serial console delivers a few bytes at a time.
-    child.stdout.on('data', (b: Buffer) => {
+    child.stdout!.on('data', (b: Buffer) => {
       stdout += b.toString();
       if (stdout.includes('ready\n')) resolve();
     });
@@ -112,14 +123,42 @@ test('test/vm/run: SIGTERM kills qemu, removes the temp dir and exits 143', vm, 
   });
   const qemuPids = childrenOf(child.pid!);
   assert.equal(qemuPids.length, 1, 'one qemu');
-  const qemuPid = qemuPids[0]!;
-  const cmdline = readFileSync(`/proc/${qemuPid}/cmdline`, 'utf8').split('\0');
+  const cmdline = readFileSync(`/proc/${qemuPids[0]}/cmdline`, 'utf8').split('\0');
   // The control share, -fsdev local,id=gdctl,path=<temp dir>/ctl,...
   const tmpDir = cmdline.map((a) => /path=(.*\/graphdriver-vm-[^/,]+)\/ctl,/.exec(a)?.[1]).find((d) => d !== undefined);
   assert.ok(tmpDir !== undefined && existsSync(tmpDir), `temp dir in ${cmdline.join(' ')}`);
-  child.kill('SIGTERM');
-  assert.equal(await exited, 143, stderr);
-  for (let i = 0; i < 100 && existsSync(`/proc/${qemuPid}`); i++) await new Promise((r) => setTimeout(r, 20));
-  assert.ok(!existsSync(`/proc/${qemuPid}`), 'qemu is gone');
-  assert.ok(!existsSync(tmpDir), 'temp dir removed');
+  return { child, exited, stderr: () => stderr, qemuPid: qemuPids[0]!, tmpDir };
+}
+
+/** True once `pid` has exited (gone, or a zombie its new parent has not reaped yet). */
+async function waitGone(pid: number): Promise<boolean> {
+  for (let i = 0; i < 250; i++) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) return true;
+    } catch {
+      return true;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return false;
+}
+
+test('test/vm/run: SIGTERM kills qemu, removes the temp dir and exits 143', vm, async () => {
+  const run = await startSleepingVm();
+  run.child.kill('SIGTERM');
+  assert.equal(await run.exited, 143, run.stderr());
+  assert.ok(await waitGone(run.qemuPid), 'qemu is gone');
+  assert.ok(!existsSync(run.tmpDir), 'temp dir removed');
+});
+
+test('test/vm/run: SIGKILLed, qemu dies with it (parent-death signal); the next run removes its temp dir', vm, async () => {
+  const run = await startSleepingVm();
+  run.child.kill('SIGKILL');
+  await run.exited;
+  assert.ok(await waitGone(run.qemuPid), 'qemu is gone');
+  assert.ok(existsSync(run.tmpDir), 'nobody could remove the temp dir yet');
+  const next = spawnSync(harness(), ['--timeout', '1', '--', 'true'], { encoding: 'utf8', timeout: 600_000 });
+  assert.equal(next.status, 124, next.stderr);
+  assert.ok(!existsSync(run.tmpDir), 'the orphaned temp dir was removed');
 });

@@ -102,7 +102,16 @@ function moduleSetKey(): string {
 
 /** The cached kernel, downloading and unpacking it first if needed. `log` reports progress. */
 export function prepareKernel(root: string, log: (line: string) => void): Kernel {
-  const choice = chooseKernel(root);
+  let choice: Choice;
+  try {
+    choice = chooseKernel(root);
+  } catch (err) {
+    // Offline, or no package lists: a kernel already in the cache will do.
+    const cached = newestCachedKernel(root);
+    if (cached === undefined) throw err;
+    log(`${(err as Error).message.split('\n')[0]}; using the cached ${cached.package} ${cached.version}`);
+    choice = cached;
+  }
   const dir = path.join(root, 'kernels', `${choice.package}_${choice.version}_${moduleSetKey()}`);
   if (!existsSync(path.join(dir, 'kernel.json'))) {
     log(`fetching ${choice.package} ${choice.version} (first use; cached in ${root})`);
@@ -110,6 +119,21 @@ export function prepareKernel(root: string, log: (line: string) => void): Kernel
   }
   const info = JSON.parse(readFileSync(path.join(dir, 'kernel.json'), 'utf8')) as { release: string };
   return { ...choice, release: info.release, dir };
+}
+
+/** The most recently used complete kernel entry for the current module set, if any. */
+function newestCachedKernel(root: string): Choice | undefined {
+  const dir = path.join(root, 'kernels');
+  if (!existsSync(dir)) return undefined;
+  const entries = readdirSync(dir)
+    // A pinned package falls back only to itself.
+    .filter((n) => n.endsWith(`_${moduleSetKey()}`) && existsSync(path.join(dir, n, 'kernel.json')))
+    .filter((n) => wantedPackage() === 'linux-image-amd64' || n.startsWith(`${wantedPackage()}_`))
+    .map((n) => ({ n, used: statSync(path.join(dir, n)).mtimeMs }))
+    .sort((a, b) => b.used - a.used);
+  if (entries.length === 0) return undefined;
+  const info = JSON.parse(readFileSync(path.join(dir, entries[0]!.n, 'kernel.json'), 'utf8')) as Choice;
+  return { package: info.package, version: info.version };
 }
 
 function buildKernel(root: string, choice: Choice, final: string): void {

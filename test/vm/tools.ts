@@ -49,7 +49,8 @@ export function run(program: string, args: readonly string[], opts: { cwd?: stri
   if (r.error !== undefined) throw new HarnessError(`${program}: ${r.error.message}`);
   if (r.status !== 0) {
     const why = r.signal !== null ? `killed by ${r.signal}` : `exit status ${r.status}`;
-    throw new HarnessError(`${[program, ...args].join(' ')} failed (${why}):\n${r.stderr.toString().trim()}`);
+    const stderr = r.stderr.toString().trim();
+    throw new HarnessError(`${[program, ...args].join(' ')} failed (${why})${stderr === '' ? '' : `: ${stderr.split('\n').join(' / ')}`}`);
   }
   return r.stdout;
 }

@@ -200,15 +200,9 @@ export class BtrfsDriver implements ProtoDriver, ApplyGuard {
     return s;
   }
 
-  async guardApply<T>(id: string, apply: () => Promise<T>): Promise<T> {
+  guardApply<T>(id: string, apply: () => Promise<T>): Promise<T> {
     validateId(id);
-    return this.locks.withLayer(id, async () => {
-      if (!(await this.dirExists(id))) throw new LayerNotFoundError(id);
-      await this.beginApply(id);
-      const result = await apply();
-      await this.endApply(id);
-      return result;
-    });
+    return this.locks.applyGuarded(id, () => this.dirExists(id), this, apply);
   }
 
   async beginApply(id: string): Promise<void> {

@@ -30,6 +30,7 @@ import { NaiveDiffDriver } from '../../naive-diff';
 import * as native from '../../native';
 import { C } from '../../native';
 import { normalizeParent, validateId } from '../../util/ids';
+import { ATOMIC_TMP_PREFIX } from '../../util/atomic-file';
 import { LayerLocks } from '../../util/layer-locks';
 import { MarkerSet } from '../../util/markers';
 import { refuseStorageOptions } from '../../util/options';
@@ -136,15 +137,16 @@ export class DevmapperDriver implements ProtoDriver, ApplyGuard {
     if (t.open_transaction_id <= current) return;
     await this.deleteThin(t.device_id);
     await removeRecord(t.device_hash === BASE_HASH ? this.layout.baseRecord : this.layout.layerRecord(t.device_hash));
+    if (t.device_hash !== BASE_HASH) await this.incomplete.clear(t.device_hash);
     await writeTransaction(this.layout, { open_transaction_id: current, device_hash: t.device_hash, device_id: t.device_id });
   }
 
-  /** 'delete <id>'; a device the pool does not have (ENODATA, or EINVAL on older kernels) is already gone. */
+  /** 'delete <id>'; a device the pool does not have (ENODATA) is already gone. */
   private async deleteThin(deviceId: number): Promise<void> {
     try {
       await dm.deleteThin(this.pool.name, deviceId);
     } catch (err) {
-      if (hasCode(err, 'ENODATA') || hasCode(err, 'EINVAL')) return;
+      if (hasCode(err, 'ENODATA')) return;
       throw err;
     }
   }
@@ -157,7 +159,7 @@ export class DevmapperDriver implements ProtoDriver, ApplyGuard {
     const base = await readDevice(this.layout.baseRecord);
     if (base !== undefined) used.add(base.device_id);
     for (const name of await fsp.readdir(this.layout.layerRecordsDir)) {
-      if (name.startsWith('.')) continue; // atomic-write temp files
+      if (name.startsWith(ATOMIC_TMP_PREFIX)) continue;
       const rec = await readDevice(this.layout.layerRecord(name));
       if (rec !== undefined) used.add(rec.device_id);
     }
@@ -355,6 +357,8 @@ export class DevmapperDriver implements ProtoDriver, ApplyGuard {
         originName = this.names.layer(parentId);
       }
       await this.checkFreeSpace();
+      // A marker without a record is what a crash mid-remove (rolled back at init) left.
+      await this.incomplete.clear(id);
       // An active origin is suspended around the snapshot, so it is consistent.
       const active = await dm.info(originName);
       const suspendOrigin = active !== null && active.flags.activePresent && !active.flags.suspended ? originName : undefined;
@@ -416,7 +420,7 @@ export class DevmapperDriver implements ProtoDriver, ApplyGuard {
   private async retryDeferredDeletes(): Promise<number> {
     let left = 0;
     for (const id of await fsp.readdir(this.layout.layerRecordsDir)) {
-      if (id.startsWith('.')) continue;
+      if (id.startsWith(ATOMIC_TMP_PREFIX)) continue;
       const rec = await readDevice(this.layout.layerRecord(id));
       if (rec === undefined || !rec.deferred_deleted) continue;
       const info = await dm.info(this.names.layer(id));
@@ -461,7 +465,7 @@ export class DevmapperDriver implements ProtoDriver, ApplyGuard {
     const st = await poolStatus(this.pool);
     const blockBytes = this.blockSize;
     const metaBlockBytes = 4096;
-    const ids = (await fsp.readdir(this.layout.layerRecordsDir)).filter((n) => !n.startsWith('.'));
+    const ids = (await fsp.readdir(this.layout.layerRecordsDir)).filter((n) => !n.startsWith(ATOMIC_TMP_PREFIX));
     const out: Array<[string, string]> = [
       ['Pool Name', this.pool.name],
       ['Pool Blocksize', bytesToHuman(blockBytes)],
@@ -497,15 +501,9 @@ export class DevmapperDriver implements ProtoDriver, ApplyGuard {
     return n;
   }
 
-  async guardApply<T>(id: string, apply: () => Promise<T>): Promise<T> {
+  guardApply<T>(id: string, apply: () => Promise<T>): Promise<T> {
     validateId(id);
-    return this.locks.withLayer(id, async () => {
-      if ((await this.layerRecord(id)) === undefined) throw new LayerNotFoundError(id);
-      await this.beginApply(id);
-      const result = await apply();
-      await this.endApply(id);
-      return result;
-    });
+    return this.locks.applyGuarded(id, async () => (await this.layerRecord(id)) !== undefined, this, apply);
   }
 
   async beginApply(id: string): Promise<void> {

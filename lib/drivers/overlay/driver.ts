@@ -203,15 +203,9 @@ export class OverlayDriver implements Driver, ApplyGuard {
     return this.name;
   }
 
-  async guardApply<T>(id: string, apply: () => Promise<T>): Promise<T> {
+  guardApply<T>(id: string, apply: () => Promise<T>): Promise<T> {
     validateId(id);
-    return this.locks.withLayer(id, async () => {
-      if (!(await layerDirExists(this.layout, id))) throw new LayerNotFoundError(id);
-      await this.beginApply(id);
-      const result = await apply();
-      await this.endApply(id);
-      return result;
-    });
+    return this.locks.applyGuarded(id, () => layerDirExists(this.layout, id), this, apply);
   }
 
   async beginApply(id: string): Promise<void> {

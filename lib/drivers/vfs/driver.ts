@@ -123,16 +123,9 @@ export class VfsDriver implements ProtoDriver, ApplyGuard {
     ];
   }
 
-  async guardApply<T>(id: string, apply: () => Promise<T>): Promise<T> {
+  guardApply<T>(id: string, apply: () => Promise<T>): Promise<T> {
     validateId(id);
-    return this.locks.withLayer(id, async () => {
-      if (!(await this.dirExists(id))) throw new LayerNotFoundError(id);
-      await this.incomplete.set(id);
-      const result = await apply();
-      await this.syncLayer(id);
-      await this.incomplete.clear(id);
-      return result;
-    });
+    return this.locks.applyGuarded(id, () => this.dirExists(id), this, apply);
   }
 
   async beginApply(id: string): Promise<void> {
