@@ -4,12 +4,14 @@
 //
 // Overlay: with the new mount API and a kernel that takes `lowerdir+` (Linux 6.8+), one
 // `fsconfig(lowerdir+)` per layer (up to the kernel's 500), then FSCONFIG_CMD_CREATE, fsmount,
-// move_mount; each value is at most 255 bytes (fsconfig's string limit). Elsewhere mount(2)
-// with one `lowerdir=a:b:c` string, which must fit in a page (4096 bytes with its NUL); when the
+// move_mount; each value is at most 255 bytes (fsconfig's string limit). Elsewhere (and for a
+// spec with a longer value, e.g. upperdir= under a 255-byte layer id) mount(2) with one
+// `lowerdir=a:b:c` string, which must fit in a page (4096 bytes with its NUL); when the
 // absolute paths do not fit, the paths are made relative to the first lower's directory (the
 // driver's short `l/` links) and mounted from a native thread that did unshare(CLONE_FS) +
 // chdir there (native mountFrom) — the engine's fallback, without ever changing the process's
-// cwd. A chain that does not fit even then is refused with MountLimitError.
+// cwd. A chain that does not fit even then is refused with MountLimitError. Kernels 5.2-6.4
+// open overlay's fs_context in legacy mode, which takes any key, so the probe checks that.
 // When the kernel refuses an fs_context, its own messages (read from the fsopen fd) are added
 // to the error's message. aufs: applyMountSequence makes a mount(2) and then MS_REMOUNTs of it
 // (branches appended past one page of data), detaching the mount if one of them fails.
@@ -33,9 +35,17 @@ export type OverlayMethod = 'lowerdir+' | 'mount-data';
 
 let methodProbe: Promise<OverlayMethod> | undefined;
 
+/** A key no filesystem's parser knows; only the legacy fs_context (mount(2) data) accepts it. */
+const LEGACY_PROBE_KEY = 'graphdriver-probe-no-such-option';
+
 /**
  * Whether the kernel takes fsopen("overlay") + fsconfig("lowerdir+"), probed once per process
  * on `probeDir` (an existing directory the caller owns) and cached.
+ *
+ * fsopen("overlay") succeeds on every kernel with the new mount API (5.2+), but before 6.5
+ * overlay has no fs_context parser of its own: the kernel's legacy context takes ANY key
+ * (lowerdir+ included) into a mount(2) data string and fails only at FSCONFIG_CMD_CREATE. So an
+ * accepted lowerdir+ counts only if the context then refuses a key no filesystem has.
  */
 export function overlayMethod(probeDir: string): Promise<OverlayMethod> {
   methodProbe ??= probeLowerdirPlus(probeDir).catch((err: unknown) => {
@@ -54,11 +64,19 @@ async function probeLowerdirPlus(probeDir: string): Promise<OverlayMethod> {
     throw err;
   }
   try {
-    await native.fsconfigSetString(fd, 'lowerdir+', probeDir);
-    return 'lowerdir+';
-  } catch (err) {
-    if (hasCode(err, 'EINVAL')) return 'mount-data';
-    throw err;
+    try {
+      await native.fsconfigSetString(fd, 'lowerdir+', probeDir);
+    } catch (err) {
+      if (hasCode(err, 'EINVAL')) return 'mount-data'; // overlay's own parser, without lowerdir+ (6.5-6.7)
+      throw err;
+    }
+    try {
+      await native.fsconfigSetFlag(fd, LEGACY_PROBE_KEY);
+    } catch (err) {
+      if (hasCode(err, 'EINVAL')) return 'lowerdir+'; // a real parser: it knew lowerdir+
+      throw err;
+    }
+    return 'mount-data'; // the legacy context: lowerdir+ would fail at create
   } finally {
     native.closeSync(fd);
   }
@@ -83,29 +101,33 @@ function mountAttrs(flags: number): number {
   return attrs;
 }
 
+/** Whether every value of `spec` (each lower, each option's) fits in one fsconfig string. */
+function fitsFsconfig(spec: MountSpec): boolean {
+  const values = [...(spec.lowerdirs ?? []), ...spec.options.map((o) => unquote(splitOption(o)[1] ?? ''))];
+  return values.every((v) => Buffer.byteLength(v) <= FSCONFIG_VALUE_MAX);
+}
+
 /**
  * Throws MountLimitError when `spec` cannot be mounted by `method`: more lowers than the
- * kernel stacks, a value over fsconfig's limit, or a mount(2) data string over a page.
+ * kernel stacks, or a mount(2) data string over a page even with relative paths. With
+ * 'lowerdir+', a spec holding a value over fsconfig's 255 bytes (an upperdir= under a long
+ * layer id) is mounted through mount(2) data instead, so that form's limit applies to it.
  */
 export function checkOverlayLimits(spec: MountSpec, method: OverlayMethod): void {
   const lowers = spec.lowerdirs ?? [];
   if (lowers.length > OVERLAY_MAX_LOWERS) {
     throw new MountLimitError(`overlay: ${lowers.length} lower layers, the kernel stacks at most ${OVERLAY_MAX_LOWERS}`);
   }
-  if (method === 'lowerdir+') {
-    for (const value of [...lowers, ...spec.options.map((o) => splitOption(o)[1] ?? '')]) {
-      if (Buffer.byteLength(value) > FSCONFIG_VALUE_MAX) {
-        throw new MountLimitError(`overlay: the value ${JSON.stringify(value)} is longer than fsconfig's ${FSCONFIG_VALUE_MAX} bytes`);
-      }
-    }
-    return;
-  }
+  if (method === 'lowerdir+' && fitsFsconfig(spec)) return;
   if (Buffer.byteLength(mountData(spec)) <= MOUNT_DATA_MAX) return;
   const relative = relativeForm(spec);
   const bytes = relative === undefined ? Buffer.byteLength(mountData(spec)) : Buffer.byteLength(relative.data);
   if (bytes > MOUNT_DATA_MAX) {
+    const why = method === 'lowerdir+'
+      ? `a value is longer than fsconfig's ${FSCONFIG_VALUE_MAX} bytes, so it needs mount(2)`
+      : 'this kernel has no fsconfig lowerdir+';
     throw new MountLimitError(`overlay: the mount data for ${lowers.length} lower layers is ${bytes} bytes even with relative paths, ` +
-      `over the page-size limit of ${MOUNT_DATA_MAX} (this kernel has no fsconfig lowerdir+; a shorter home path fits more layers)`);
+      `over the page-size limit of ${MOUNT_DATA_MAX} (${why}; a shorter home path fits more layers)`);
   }
 }
 
@@ -145,13 +167,14 @@ async function mountNewApi(spec: MountSpec): Promise<void> {
 /**
  * Mounts `spec`. Overlay specs use the method the kernel allows (probed once on `probeDir`;
  * `method` overrides the probe, for tests of the fallback) and are checked against its limits
- * first; other specs go through mount(2).
+ * first — mount(2) data also where lowerdir+ exists but a value is too long for fsconfig;
+ * other specs go through mount(2).
  */
 export async function applyMount(spec: MountSpec, probeDir: string, method?: OverlayMethod): Promise<void> {
   if (spec.type === 'overlay') {
     const how = method ?? await overlayMethod(probeDir);
     checkOverlayLimits(spec, how);
-    if (how === 'lowerdir+') return mountNewApi(spec);
+    if (how === 'lowerdir+' && fitsFsconfig(spec)) return mountNewApi(spec);
     const data = mountData(spec);
     const relative = Buffer.byteLength(data) > MOUNT_DATA_MAX ? relativeForm(spec) : undefined;
     if (relative !== undefined) return native.mountFrom(relative.dir, spec.source, spec.target, spec.type, spec.flags, relative.data);

@@ -2,9 +2,10 @@
 // and native/quota.cc). Pure tests of the quota record codec, project-id allocation and dev_t
 // split; the addon's quota calls on this machine's filesystems (ext4 /tmp, tmpfs) failing with
 // clean Node-shaped errors; the probe refusing a size with its reason (also when told the
-// filesystem is xfs, so the mknod / FS_IOC_FSSETXATTR path runs); and the real quota test,
-// which needs XFS with prjquota and runs only where GRAPHDRIVER_TEST_XFS_PRJQUOTA names a
-// directory on such a filesystem (the devicemapper issue's VM harness).
+// filesystem is xfs, so the mknod / FS_IOC_FSSETXATTR path runs); and the real quota test
+// (limits set and enforced through merged/ and on diff/, a copy-up charged to the layer's
+// project), which needs XFS with prjquota and runs only where GRAPHDRIVER_TEST_XFS_PRJQUOTA
+// names a directory on such a filesystem (overlay2.vm.test.ts makes one in the VM).
 import * as assert from 'node:assert/strict';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
@@ -110,11 +111,12 @@ test('native: FS_IOC_FSGETXATTR answers here; FS_IOC_FSSETXATTR and quotactl fai
     await assert.rejects(native.xfsSetProjectLimit(tmp.join('missing'), 1, 1 << 20),
       nodeShaped('quotactl', ['ENOENT'], /quotactl\(QCMD\(Q_XSETQLIM, PRJQUOTA\), '.*missing', 1, \{FS_DQ_BHARD\|FS_DQ_BSOFT: 2048 blocks of 512\}\)/));
     // This machine's block device for /tmp, made as the driver makes it: no project quota on it.
+    // EACCES where /tmp is mounted nodev (the VM's tmpfs): quotactl refuses to use the node.
     const { major, minor } = devMajorMinor((await fsp.stat(dir)).dev);
     const node = tmp.join('dev');
     await native.mknod(node, C.S_IFBLK | 0o600, major, minor);
     await assert.rejects(native.xfsGetProjectQuota(node, 1),
-      nodeShaped('quotactl', ['ESRCH', 'ENOSYS', 'ENOTTY', 'EINVAL', 'ENODEV', 'ENXIO', 'ENOTBLK'], /Q_XGETQUOTA/));
+      nodeShaped('quotactl', ['ESRCH', 'ENOSYS', 'ENOTTY', 'EINVAL', 'ENODEV', 'ENXIO', 'ENOTBLK', 'EACCES'], /Q_XGETQUOTA/));
     await assert.rejects(native.fsSetProjectFd(0, 2 ** 32, true), RangeError);
   });
 });
@@ -164,6 +166,13 @@ test('real XFS project quota: limits enforced on diff/ and through merged/', { s
   const d = await getDriver('overlay2', home, ['overlay2.size=4M']);
   try {
     await d.create('base', '');
+    // A file in base for 'small' to copy up (base has no parent: get is its diff/, unmounted).
+    const basePath = await d.get('base');
+    try {
+      await fsp.writeFile(path.join(basePath, 'lower-file'), Buffer.alloc(256 << 10, 1));
+    } finally {
+      await d.put('base');
+    }
     await d.create('small', 'base', { storageOpt: { size: '1M' } });
     const layout = new Overlay2Layout(path.join(home, 'overlay2'));
     const homeOf = async (id: string): Promise<string> => {
@@ -183,10 +192,20 @@ test('real XFS project quota: limits enforced on diff/ and through merged/', { s
     const dev = path.join(path.dirname(path.dirname(await homeOf('small'))), BACKING_FS_BLOCK_DEV);
     const q = await native.xfsGetProjectQuota(dev, smallRec.projid);
     assert.equal(q.blockHardLimitBytes, 1 << 20);
+    const used = async (): Promise<number> => (await native.xfsGetProjectQuota(dev, smallRec.projid)).usedBytes;
     const merged = await d.get('small');
     try {
-      await fsp.writeFile(path.join(merged, 'fits'), Buffer.alloc(512 << 10));
+      // A copy-up is made in work/ and renamed into diff/: both in the layer's project, so the
+      // rename works (XFS refuses one across projects with EXDEV) and the copy is charged here.
+      const beforeCopyUp = await used();
+      await fsp.appendFile(path.join(merged, 'lower-file'), 'appended');
+      assert.equal((await fsp.stat(path.join(await homeOf('small'), 'diff', 'lower-file'))).size, (256 << 10) + 'appended'.length);
+      assert.ok(await used() >= beforeCopyUp + (256 << 10), 'the copied-up file is charged to the layer\'s project');
+      await fsp.writeFile(path.join(merged, 'fits'), Buffer.alloc(256 << 10));
       await assert.rejects(fsp.writeFile(path.join(merged, 'too-big'), Buffer.alloc(2 << 20)), /EDQUOT|ENOSPC/);
+      assert.ok(await used() <= 1 << 20, 'usage stays within the limit');
+      // Written straight into diff/ (new files inherit the project), the limit holds too.
+      await assert.rejects(fsp.writeFile(path.join(await homeOf('small'), 'diff', 'direct'), Buffer.alloc(1 << 20)), /EDQUOT|ENOSPC/);
     } finally {
       await d.put('small');
     }

@@ -272,4 +272,23 @@ test('the mount(2) fallback form (lowerdir= string of absolute l/ paths) mounts 
   });
 });
 
+test('a layer with a 255-byte id and a parent mounts: its upperdir= is too long for fsconfig, so mount(2) takes it', root, async () => {
+  await withDriver(async (d, home) => {
+    await d.create('base');
+    await d.applyDiff('base', '', Readable.from([await makeTar([file('from-base', 'b')])]));
+    const longest = 'y'.repeat(255);
+    await d.create(longest, 'base');
+    const p = await d.get(longest);
+    try {
+      assert.deepEqual(mountsUnder(home), [p]);
+      assert.equal(await fsp.readFile(path.join(p, 'from-base'), 'utf8'), 'b');
+      await fsp.writeFile(path.join(p, 'written'), 'w');
+      assert.equal(await fsp.readFile(path.join(home, 'layers', longest, 'diff', 'written'), 'utf8'), 'w');
+    } finally {
+      await d.put(longest);
+    }
+    assert.deepEqual(mountsUnder(home), []);
+  });
+});
+
 test('init errors not reproducible here', { skip: 'needs a kernel without overlay (NotSupportedError) and a filesystem without d_type (xfs ftype=0): not available on this machine' }, () => {});

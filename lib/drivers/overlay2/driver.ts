@@ -132,9 +132,13 @@ export class Overlay2Driver implements Driver, ApplyGuard {
         throw new MountLimitError(`overlay2: ${JSON.stringify(id)} would be layer ${lowers.length + 1} of its chain; ` +
           `at most ${MAX_CHAIN_DEPTH} layers stack (the kernel mounts at most 500 lower directories)`);
       }
-      // The deepest mount this layer can need (committed: its diff over all lowers) must fit.
-      const deepest = layerMount(this.layout.home, { id, short, lowers, committed: true }, this.probes.features);
-      if (deepest !== null) checkOverlayLimits(deepest, this.probes.method);
+      // Both mounts this layer can need must fit: writable (upperdir= and workdir= over its
+      // lowers) and, once a child is made, committed (its diff as one more lower). In mount(2)
+      // data either can be the longer one, so neither stands for the other.
+      for (const committed of [false, true]) {
+        const spec = layerMount(this.layout.home, { id, short, lowers, committed }, this.probes.features);
+        if (spec !== null) checkOverlayLimits(spec, this.probes.method);
+      }
       await this.build(id, short, lowers, quota === undefined ? undefined : { ctl: quota, size });
       if (parentId !== '') await markers(this.layout, parentId).set(COMMITTED_FILE);
     });
@@ -239,15 +243,9 @@ export class Overlay2Driver implements Driver, ApplyGuard {
     return this.name;
   }
 
-  async guardApply<T>(id: string, apply: () => Promise<T>): Promise<T> {
+  guardApply<T>(id: string, apply: () => Promise<T>): Promise<T> {
     validateId(id);
-    return this.locks.withLayer(id, async () => {
-      if (!(await layerDirExists(this.layout, id))) throw new LayerNotFoundError(id);
-      await this.beginApply(id);
-      const result = await apply();
-      await this.endApply(id);
-      return result;
-    });
+    return this.locks.applyGuarded(id, () => layerDirExists(this.layout, id), this, apply);
   }
 
   async beginApply(id: string): Promise<void> {
