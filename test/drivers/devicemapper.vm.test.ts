@@ -350,3 +350,39 @@ describe('devicemapper on a real device-mapper', vmOnly, () => {
     });
   });
 });
+
+describe('devicemapper when the pool fills up', vmOnly, () => {
+  test('applyDiff into a full pool fails (ENOSPC/EIO), the layer is left incomplete and removable, the others intact', async () => {
+    // A 128 MiB pool under 1 GiB layers: the second 100 MiB file cannot fit.
+    await withDriver(async (d) => {
+      await d.create('keep');
+      await d.applyDiff('keep', '', Readable.from([makeTar([{ name: 'kept', data: 'still here' }])]));
+      await d.create('fill', 'keep');
+      const big = 'Z'.repeat(100 * 1024 ** 2);
+      const tar = makeTar([{ name: 'a.bin', data: big }, { name: 'b.bin', data: big }]);
+      const started = Date.now();
+      await assert.rejects(d.applyDiff('fill', 'keep', Readable.from([tar])), (err: unknown) => {
+        const code = (err as { code?: string }).code;
+        assert.ok(code === 'ENOSPC' || code === 'EIO', `unexpected error ${String(err)}`);
+        return true;
+      });
+      // error_if_no_space: no 60 s queueing before the error.
+      assert.ok(Date.now() - started < 50_000, `the failing apply took ${Date.now() - started} ms`);
+      assert.equal(await d.exists('fill'), false, 'a layer whose apply failed looks complete');
+      await assert.rejects(d.create('child', 'fill'), { code: 'ERR_GRAPHDRIVER_LAYER_NOT_FOUND' });
+      await d.remove('fill');
+      // The space is back (the layer's blocks were discarded and its device deleted).
+      const pool = statusMap(await d.status()).get('Pool Name')!;
+      const st = dm.parseThinPoolStatus((await dm.tableStatus(pool)).targets[0]!.params)!;
+      assert.equal(st.mode, 'rw');
+      assert.ok(st.usedDataBlocks < st.totalDataBlocks / 2, `${st.usedDataBlocks}/${st.totalDataBlocks} blocks still used`);
+      const p = await d.get('keep');
+      try {
+        assert.equal(await fsp.readFile(path.join(p, 'kept'), 'utf8'), 'still here');
+      } finally {
+        await d.put('keep');
+      }
+      await d.create('again', 'keep');
+    }, ['dm.basesize=1G', 'dm.loopdatasize=128M', 'dm.min_free_space=0%']);
+  });
+});

@@ -95,7 +95,10 @@ export async function openPool(layout: DevmapperLayout, name: string, opts: Devm
     const dataBlocks = Math.floor(dataBytes / blockSize);
     if (dataBlocks < 1) throw new PrerequisitesError(`devicemapper: the data device (${dataBytes} bytes) is smaller than one pool block`);
     const lowWater = Math.min(LOW_WATER_BLOCKS, Math.max(1, Math.floor(dataBlocks / 10)));
-    const params = dm.thinPoolTable(metaDev, dataDev, blockSectors, lowWater, ['skip_block_zeroing']);
+    // error_if_no_space (not in the engine's table): a full pool fails writes at once with
+    // ENOSPC instead of queueing them for dm-thin's no_space_timeout (60 s), during which
+    // every writer of every layer hangs.
+    const params = dm.thinPoolTable(metaDev, dataDev, blockSectors, lowWater, ['skip_block_zeroing', 'error_if_no_space']);
     await dm.createDevice(name);
     try {
       await dm.loadTable(name, [{ start: 0, length: dataBlocks * blockSectors, type: 'thin-pool', params }]);
