@@ -18,6 +18,8 @@ import { cases } from './cases/index';
 /** What a case gets: the driver (gets/puts tracked for cleanup), its root, and scratch space. */
 export interface CaseContext {
   driver: Driver;
+  /** The same driver without get/put tracking, for cases that end gets themselves (remove racing get). */
+  raw: Driver;
   driverName: string;
   /** The root passed to getDriver (the driver's home is root/<name>). */
   root: string;
@@ -114,7 +116,7 @@ async function runCase(t: TestContext, driverName: string, variant: Variant, c: 
       }
       throw err;
     }
-    await c.run({ driver: tracked(raw, counts), driverName, root, tmp, t });
+    await c.run({ driver: tracked(raw, counts), raw, driverName, root, tmp, t });
   } catch (err) {
     failed = true;
     throw err;

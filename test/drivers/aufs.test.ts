@@ -40,7 +40,7 @@ test("newDriver with priority ['aufs', 'vfs'] moves on to vfs", { skip: noAufs.s
 });
 
 /** Conformance cases that get() a layer with a parent: they need the aufs union mount. */
-const NEEDS_UNION_MOUNT = new Set(['snapshot', 'deep-chain-50', 'diff-apply', 'changes', 'whiteout-opaque', 'applydiff-atomic']);
+const NEEDS_UNION_MOUNT = new Set(['snapshot', 'deep-chain-50', 'diff-apply', 'changes', 'whiteout-opaque', 'applydiff-atomic', 'concurrency']);
 
 runDriverSuite('aufs', [
   { label: 'init', options: [] },

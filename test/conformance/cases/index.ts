@@ -4,6 +4,7 @@ import { applydiffAtomic } from './applydiff-atomic';
 import { applydiffGzip } from './applydiff-gzip';
 import { badIds } from './bad-ids';
 import { changes } from './changes';
+import { concurrency } from './concurrency';
 import { createBase } from './create-base';
 import { createEmpty } from './create-empty';
 import { deepChain50 } from './deep-chain-50';
@@ -28,6 +29,7 @@ export const cases: readonly ConformanceCase[] = [
   applydiffAtomic,
   metadataRoundtrip,
   getputCounted,
+  concurrency,
   existsRemove,
   status,
   badIds,
