@@ -74,8 +74,11 @@ export class LayerLocks {
     const locks = new LayerLocks(path.join(home, LOCKS_DIR));
     await fsp.mkdir(path.join(locks.dir, LAYER_LOCKS_DIR), { recursive: true, mode: LOCK_DIR_MODE });
     await fsp.mkdir(path.join(locks.dir, IN_USE_DIR), { recursive: true, mode: LOCK_DIR_MODE });
-    // Made once here, so later operations (even refused ones) create no files.
-    for (let k = 0; k < STRIPES; k++) await fsp.writeFile(path.join(locks.dir, LAYER_LOCKS_DIR, String(k)), '', { flag: 'a', mode: 0o600 });
+    // Made once (the first open), so later operations (even refused ones) create no files.
+    const have = new Set(await fsp.readdir(path.join(locks.dir, LAYER_LOCKS_DIR)));
+    for (let k = 0; k < STRIPES; k++) {
+      if (!have.has(String(k))) await fsp.writeFile(path.join(locks.dir, LAYER_LOCKS_DIR, String(k)), '', { flag: 'a', mode: 0o600 });
+    }
     const fd = await open(path.join(locks.dir, DRIVER_LOCK), OPEN_FLAGS, 0o600);
     try {
       if (await tryFlock(fd, C.LOCK_EX)) {

@@ -217,8 +217,23 @@ describe('devicemapper on a real device-mapper', vmOnly, () => {
         await dm.createThin(pool, ghostId);
         await dm.deleteThin(pool, ghostId);
         await d2.create('after', 'real');
+        // A create that picked a thin id the pool already had (refused with EEXIST, or killed
+        // before sending it): the rollback must not delete the device another layer owns.
+        const real = await readJson<{ device_id: number }>(path.join(home, 'metadata/layers/real'));
+        const tid = dm.parseThinPoolStatus((await dm.tableStatus(pool)).targets[0]!.params)!.transactionId;
+        await fsp.writeFile(path.join(home, 'metadata/transaction-metadata'),
+          JSON.stringify({ open_transaction_id: tid + 1, device_hash: 'other', device_id: real.device_id }));
       } finally {
         await d2.cleanup();
+      }
+      const d3 = await open(root);
+      try {
+        const p = await d3.get('real');
+        assert.deepEqual(await fsp.readdir(p), []);
+        await d3.put('real');
+        await d3.create('child-of-real', 'real');
+      } finally {
+        await d3.cleanup();
       }
     });
   });

@@ -119,9 +119,13 @@ export class DevmapperDriver implements ProtoDriver, ApplyGuard {
     return (await poolStatus(this.pool)).transactionId;
   }
 
-  /** Runs `change` (one pool message) in a transaction; `record` writes or removes metadata after it. */
-  private async inTransaction(hash: string, deviceId: number, change: () => Promise<void>, record: (tid: number) => Promise<void>): Promise<void> {
-    const current = await this.transactionId();
+  /**
+   * Runs `change` (one pool message) in a transaction; `record` writes or removes metadata
+   * after it. `current` is the pool's transaction id when the caller just read it.
+   */
+  private async inTransaction(hash: string, deviceId: number, change: () => Promise<void>, record: (tid: number) => Promise<void>,
+    current?: number): Promise<void> {
+    current ??= await this.transactionId();
     const open = current + 1;
     await writeTransaction(this.layout, { open_transaction_id: open, device_hash: hash, device_id: deviceId });
     await change();
@@ -129,13 +133,17 @@ export class DevmapperDriver implements ProtoDriver, ApplyGuard {
     await dm.setTransactionId(this.pool.name, current, open);
   }
 
-  /** An open transaction the pool never closed: the device it made (if any) goes, with its record. */
+  /**
+   * An open transaction the pool never closed: the device it made (if any) goes, with its
+   * record — unless another layer's record names that thin id (a create that was refused with
+   * EEXIST, or never sent, when the process died): that device is someone else's.
+   */
   private async rollbackTransaction(): Promise<void> {
     const t = await readTransaction(this.layout);
     if (t === undefined) return;
     const current = await this.transactionId();
     if (t.open_transaction_id <= current) return;
-    await this.deleteThin(t.device_id);
+    if (!(await this.idOwnedByOther(t.device_id, t.device_hash))) await this.deleteThin(t.device_id);
     await removeRecord(t.device_hash === BASE_HASH ? this.layout.baseRecord : this.layout.layerRecord(t.device_hash));
     if (t.device_hash !== BASE_HASH) await this.incomplete.clear(t.device_hash);
     await writeTransaction(this.layout, { open_transaction_id: current, device_hash: t.device_hash, device_id: t.device_id });
@@ -153,35 +161,34 @@ export class DevmapperDriver implements ProtoDriver, ApplyGuard {
 
   // ---- thin ids ----
 
-  /** Every thin id a record names (base and layers). */
-  private async usedIds(): Promise<Set<number>> {
-    const used = new Set<number>();
-    const base = await readDevice(this.layout.baseRecord);
-    if (base !== undefined) used.add(base.device_id);
+  /** Whether a record other than `hash`'s (the base's, or a layer's) names thin id `deviceId`. */
+  private async idOwnedByOther(deviceId: number, hash: string): Promise<boolean> {
+    if (hash !== BASE_HASH && (await readDevice(this.layout.baseRecord))?.device_id === deviceId) return true;
     for (const name of await fsp.readdir(this.layout.layerRecordsDir)) {
-      if (name.startsWith(ATOMIC_TMP_PREFIX)) continue;
-      const rec = await readDevice(this.layout.layerRecord(name));
-      if (rec !== undefined) used.add(rec.device_id);
+      if (name.startsWith(ATOMIC_TMP_PREFIX) || name === hash) continue;
+      if ((await readDevice(this.layout.layerRecord(name)))?.device_id === deviceId) return true;
     }
-    return used;
+    return false;
   }
 
   /**
-   * Makes a thin device in a transaction with a free id: `make(id)` sends the message, retried
-   * with the next id when the pool already has it (EEXIST: a device no record names).
+   * Makes a thin device in a transaction, with the first id from next_device_id on that the
+   * pool does not have: `make(id)` sends the message, retried with the next id on EEXIST (the
+   * pool is the authority on which ids are taken; rollback never deletes an id a record owns).
+   * `current`: the pool's transaction id when the caller just read it.
    */
-  private async newThin(hash: string, recordFile: string, size: number, make: (id: number) => Promise<void>, initialized: boolean): Promise<DeviceRecord> {
+  private async newThin(hash: string, recordFile: string, size: number, make: (id: number) => Promise<void>, initialized: boolean,
+    current?: number): Promise<DeviceRecord> {
     const set = await readDeviceSet(this.layout);
-    const used = await this.usedIds();
     let id = (set?.next_device_id ?? 0) % (dm.MAX_THIN_ID + 1);
     for (let tries = 0; tries <= dm.MAX_THIN_ID; tries++, id = (id + 1) % (dm.MAX_THIN_ID + 1)) {
-      if (used.has(id)) continue;
       let rec: DeviceRecord | undefined;
       try {
+        // A refused message changes nothing in the pool: its transaction id stays `current`.
         await this.inTransaction(hash, id, () => make(id), async (tid) => {
           rec = { device_id: id, size, transaction_id: tid, initialized, deferred_deleted: false };
           await writeDevice(recordFile, rec);
-        });
+        }, current);
       } catch (err) {
         if (hasCode(err, 'EEXIST')) continue;
         throw err;
@@ -323,8 +330,11 @@ export class DevmapperDriver implements ProtoDriver, ApplyGuard {
     return rec;
   }
 
-  /** ThinPoolError when the pool's free data or metadata share is below dm.min_free_space, or it is not writable. */
-  private async checkFreeSpace(): Promise<void> {
+  /**
+   * ThinPoolError when the pool's free data or metadata share is below dm.min_free_space, or it
+   * is not writable; else the pool's status.
+   */
+  private async checkFreeSpace(): Promise<dm.ThinPoolStatus> {
     const st = await poolStatus(this.pool);
     if (st.mode !== 'rw') throw new ThinPoolError(this.pool.name, `devicemapper: thin pool ${this.pool.name} is ${st.mode === 'ro' ? 'read-only' : 'out of data space'}`);
     const pct = this.opts.minFreeSpacePercent;
@@ -335,6 +345,7 @@ export class DevmapperDriver implements ProtoDriver, ApplyGuard {
           `the minimum ${minFree} (dm.min_free_space=${pct}%); free space in the pool or lower dm.min_free_space`);
       }
     }
+    return st;
   }
 
   // ---- the ProtoDriver ----
@@ -356,14 +367,15 @@ export class DevmapperDriver implements ProtoDriver, ApplyGuard {
         origin = await this.completeRecord(parentId);
         originName = this.names.layer(parentId);
       }
-      await this.checkFreeSpace();
+      const st = await this.checkFreeSpace();
       // A marker without a record is what a crash mid-remove (rolled back at init) left.
       await this.incomplete.clear(id);
       // An active origin is suspended around the snapshot, so it is consistent.
       const active = await dm.info(originName);
       const suspendOrigin = active !== null && active.flags.activePresent && !active.flags.suspended ? originName : undefined;
       await this.newThin(id, this.layout.layerRecord(id), origin.size,
-        (newId) => dm.createSnap(this.pool.name, newId, origin.device_id, suspendOrigin !== undefined ? { suspendOrigin } : {}), true);
+        (newId) => dm.createSnap(this.pool.name, newId, origin.device_id, suspendOrigin !== undefined ? { suspendOrigin } : {}), true,
+        st.transactionId);
     });
   }
 
