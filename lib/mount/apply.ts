@@ -21,6 +21,8 @@ import { MountLimitError, hasCode } from '../errors';
 import { FsMagic } from '../fsmagic';
 import * as native from '../native';
 import { MOUNT_API, MS } from '../native';
+import type { DevNo } from '../native';
+import { sameDev, splitDev } from '../devmapper/devno';
 import { type MountSpec, mountData, splitOption, unquote } from './spec';
 
 /** Most lower layers one overlay mount takes (the kernel's OVL_MAX_STACK). */
@@ -245,6 +247,16 @@ export async function isMountedAs(target: string, magic: number): Promise<boolea
   try {
     const [here, above] = await Promise.all([native.statfs(target), native.statfs(path.dirname(target))]);
     return (here.f_type >>> 0) === magic && (above.f_type >>> 0) !== magic;
+  } catch (err) {
+    if (hasCode(err, 'ENOENT') || hasCode(err, 'ENOTDIR')) return false;
+    throw err;
+  }
+}
+
+/** Whether `target` is the root of a mount of block device `dev` (its st_dev is the device's). */
+export async function isMountOf(target: string, dev: DevNo): Promise<boolean> {
+  try {
+    return sameDev(splitDev((await fsp.lstat(target)).dev), dev);
   } catch (err) {
     if (hasCode(err, 'ENOENT') || hasCode(err, 'ENOTDIR')) return false;
     throw err;

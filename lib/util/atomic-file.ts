@@ -18,12 +18,12 @@ export async function syncDir(dir: string): Promise<void> {
   }
 }
 
-/** Replaces `file` with `data` atomically (mode 0600). */
-export async function writeFileAtomic(file: string, data: string | Buffer): Promise<void> {
+/** Replaces `file` with `data` atomically (a new file gets `mode`). */
+export async function writeFileAtomic(file: string, data: string | Buffer, mode = 0o600): Promise<void> {
   const dir = path.dirname(file);
   const tmp = path.join(dir, ATOMIC_TMP_PREFIX + randomBytes(8).toString('hex'));
   try {
-    const fh = await fsp.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
+    const fh = await fsp.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, mode);
     try {
       await fh.writeFile(data);
       await fh.sync();

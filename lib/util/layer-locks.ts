@@ -190,7 +190,7 @@ export class LayerLocks {
    * in this process drops the in-use mark, then runs `deactivate` (unmount) unless another
    * process still has the layer got.
    */
-  async unuse(id: string, deactivate: () => Promise<void> = async () => undefined): Promise<void> {
+  async unuse(id: string, deactivate: () => Promise<unknown> = async () => undefined): Promise<void> {
     await this.refs.release(id, async () => {
       this.releaseInUse(id);
       if (await this.unusedElsewhere(id)) await deactivate();
@@ -222,7 +222,7 @@ export class LayerLocks {
    * other process has got), runs `lastOut` if no other process has the home open (e.g. to tear
    * down a shared device), then releases the driver lock. The object is done after.
    */
-  async close(deactivate: (id: string) => Promise<void> = async () => undefined, lastOut?: () => Promise<void>): Promise<void> {
+  async close(deactivate: (id: string) => Promise<unknown> = async () => undefined, lastOut?: () => Promise<void>): Promise<void> {
     for (const id of this.refs.active()) {
       await this.withLayer(id, async () => {
         this.refs.forget(id);

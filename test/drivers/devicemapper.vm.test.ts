@@ -19,7 +19,7 @@ import { type Driver, ThinPoolError, getDriver } from '../../lib/index';
 import * as native from '../../lib/native';
 import { bytesToHuman } from '../../lib/util/units';
 import { type Variant, runDriverSuite } from '../conformance/suite';
-import { removeDmDevicesOf } from '../helpers/driver-root';
+import { removeDmDevicesOf, withDriverRoot } from '../helpers/driver-root';
 import { makeTar } from '../helpers/hostile-tar';
 
 const IN_VM = process.env['GRAPHDRIVER_VM'] === '1';
@@ -34,21 +34,9 @@ function scratch(): string {
   return dir;
 }
 
-/** A fresh root in VM_SCRATCH, removed (with anything left mounted under it unmounted) after `fn`. */
-async function withRoot(fn: (root: string) => Promise<void>): Promise<void> {
-  const root = mkdtempSync(path.join(scratch(), MARK));
-  try {
-    await fn(root);
-  } finally {
-    for (const mp of mountsUnder(root).reverse()) await native.umount2(mp, native.MS.MNT_DETACH).catch(() => undefined);
-    await removeDmDevicesOf(root);
-    rmSync(root, { recursive: true, force: true });
-  }
-}
-
-function mountsUnder(dir: string): string[] {
-  return execFileSync('cat', ['/proc/self/mountinfo'], { encoding: 'utf8' }).split('\n')
-    .map((l) => l.split(' ')[4]).filter((mp): mp is string => mp !== undefined && mp.startsWith(`${dir}/`));
+/** A fresh root in VM_SCRATCH, removed (mounts and dm devices under it too) after `fn`. */
+function withRoot(fn: (root: string) => Promise<void>): Promise<void> {
+  return withDriverRoot('devicemapper', (root) => fn(root), 'dm-');
 }
 
 /** The dm names of a root's home. */

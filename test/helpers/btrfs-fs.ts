@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { accessSync, constants as fsc, promises as fsp } from 'node:fs';
 import { MS, mount, umount2 } from '../../lib/native';
-import { TmpDir } from './tmp';
+import { TmpDir, makeSparseFile } from './tmp';
 
 const SEARCH_PATH = ['/usr/sbin', '/sbin', '/usr/bin', '/bin'];
 
@@ -72,9 +72,7 @@ export async function makeBtrfs(sizeMiB = 1024): Promise<BtrfsFs> {
     if (errors.length > 0) throw new Error(`btrfs fixture teardown: ${errors.join('; ')}`);
   };
   try {
-    const fh = await fsp.open(image, 'w', 0o600);
-    await fh.truncate(sizeMiB * 1024 * 1024);
-    await fh.close();
+    await makeSparseFile(image, sizeMiB * 1024 * 1024);
     device = execFileSync(findTool('losetup')!, ['--find', '--show', image], { encoding: 'utf8', stdio: 'pipe' }).trim();
     execFileSync(findTool('mkfs.btrfs')!, ['-q', '-f', device], { stdio: 'pipe' });
     await fsp.mkdir(mountpoint, { mode: 0o755 });

@@ -74,6 +74,17 @@ export class TmpDir {
   }
 }
 
+/** Makes `file` a sparse file of `size` bytes (truncate; no blocks written), mode 0600. */
+export async function makeSparseFile(file: string, size: number): Promise<string> {
+  const fh = await fsp.open(file, 'w', 0o600);
+  try {
+    await fh.truncate(size);
+  } finally {
+    await fh.close();
+  }
+  return file;
+}
+
 /** Runs `fn` with a fresh TmpDir and always cleans it up, even when `fn` throws. */
 export async function withTmpDir<T>(fn: (tmp: TmpDir) => Promise<T>, prefix = ''): Promise<T> {
   const tmp = await TmpDir.create(prefix);

@@ -14,18 +14,14 @@ import * as native from '../../lib/native';
 import { LOOP } from '../../lib/native';
 import { rejectsWithCode } from '../helpers/assert-code';
 import { isRoot } from '../helpers/requires-root';
-import { withTmpDir } from '../helpers/tmp';
+import { makeSparseFile, withTmpDir } from '../helpers/tmp';
 import type { TmpDir } from '../helpers/tmp';
 
 const MiB = 1024 * 1024;
 const skip = !isRoot() ? 'needs root: loop devices' : !existsSync('/dev/loop-control') ? 'no /dev/loop-control' : false;
 
-async function sparseFile(tmp: TmpDir, name: string, size: number): Promise<string> {
-  const p = tmp.join(name);
-  const fh = await fsp.open(p, 'w', 0o600);
-  await fh.truncate(size);
-  await fh.close();
-  return p;
+function sparseFile(tmp: TmpDir, name: string, size: number): Promise<string> {
+  return makeSparseFile(tmp.join(name), size);
 }
 
 /** Whether the kernel shows loopN bound (its sysfs loop/ directory exists only then). */

@@ -13,7 +13,7 @@ import { test } from 'node:test';
 import { MkfsError, SyscallError } from '../../lib/errors';
 import { EXT4_DEFAULT_FEATURES, mkfsExt4, MS, mount, statfs, umount2, type StatfsResult } from '../../lib/native';
 import { isRoot } from '../helpers/requires-root';
-import { withTmpDir, type TmpDir } from '../helpers/tmp';
+import { makeSparseFile, withTmpDir, type TmpDir } from '../helpers/tmp';
 
 const GiB = 1024 * 1024 * 1024;
 const UUID = '6c7a1f0e-2b3d-4e5f-8a9b-0c1d2e3f4a5b';
@@ -38,12 +38,8 @@ const noOracle = E2FSCK === undefined || DUMPE2FS === undefined ? 'e2fsck/dumpe2
 const noMount = !isRoot() ? 'needs root: loop devices and mount(2)'
   : LOSETUP === undefined ? 'losetup not found (install util-linux)' : noOracle;
 
-async function sparseFile(tmp: TmpDir, name: string, size: number): Promise<string> {
-  const p = tmp.join(name);
-  const fh = await fsp.open(p, 'w', 0o600);
-  await fh.truncate(size);
-  await fh.close();
-  return p;
+function sparseFile(tmp: TmpDir, name: string, size: number): Promise<string> {
+  return makeSparseFile(tmp.join(name), size);
 }
 
 /** `e2fsck -fn dev` must exit 0; its output is in the assertion message otherwise. Returns the output. */

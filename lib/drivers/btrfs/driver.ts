@@ -12,7 +12,7 @@
 // (ApplyGuard), incomplete/<id> marks the layer incomplete: absent to exists() and get(),
 // refused as a parent, and removable.
 import { randomBytes } from 'node:crypto';
-import { constants as fsc, promises as fsp } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { ApplyGuard, CreateOptions, Driver, ProtoDriver } from '../../driver';
 import { LayerExistsError, LayerNotFoundError, PrerequisitesError, hasCode } from '../../errors';
@@ -22,11 +22,12 @@ import * as native from '../../native';
 import { C } from '../../native';
 import { isNonEmptyDir } from '../../registry';
 import { normalizeParent, validateId } from '../../util/ids';
+import { writeFileAtomic } from '../../util/atomic-file';
 import { LayerLocks } from '../../util/layer-locks';
 import { MarkerSet } from '../../util/markers';
 import { bytesToHuman } from '../../util/units';
 import {
-  BtrfsLayout, CREATE_PREFIX, EMPTY_LAYER_MODE, PRIVATE_DIR_MODE, QUOTA_PREFIX, REMOVE_PREFIX,
+  BtrfsLayout, CREATE_PREFIX, EMPTY_LAYER_MODE, PRIVATE_DIR_MODE, REMOVE_PREFIX,
 } from './layout';
 import { type BtrfsOptions, parseCreateOptions, parseOptions } from './options';
 import { type QuotaMode, destroyQgroup, enableQuota, qgroupIdOf, quotaStatus, setLimit } from './quota';
@@ -270,28 +271,9 @@ export class BtrfsDriver implements ProtoDriver, ApplyGuard {
     await this.applyLimit(this.layout.layer(id), bytes);
   }
 
-  /** Writes quotas/<id> atomically: temp file in staging/, fsync, rename, fsync the directory. */
+  /** Writes quotas/<id> atomically (util/atomic-file.ts). */
   private async writeQuotaFile(id: string, bytes: number): Promise<void> {
-    const tmp = this.layout.staging(QUOTA_PREFIX + randomBytes(8).toString('hex'));
-    try {
-      const fh = await fsp.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
-      try {
-        await fh.writeFile(String(bytes));
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await fsp.rename(tmp, this.layout.quota(id));
-    } catch (err) {
-      await unlinkIfPresent(tmp).catch(() => undefined);
-      throw err;
-    }
-    const dir = await fsp.open(this.layout.quotasDir, fsc.O_RDONLY | fsc.O_DIRECTORY);
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+    await writeFileAtomic(this.layout.quota(id), String(bytes));
   }
 
   /** Deletes staging/<name>: a subvolume with its nested ones (and their qgroups), or a plain entry. */

@@ -9,10 +9,10 @@
 //       create-<random>/       a new subvolume, or a snapshot with a size limit, being made;
 //                              renamed to subvolumes/<id> when complete
 //       remove-<random>/       a layer renamed out of subvolumes/ and being deleted
-//       quota-<random>         a quota file being written; renamed to quotas/<id>
 //     quotas/                  QUOTAS_DIR, 0700
 //       <id>                   the layer's size limit in bytes, decimal (the engine's format);
 //                              set as its qgroup's max_rfer at create and again at get
+//       .tmp-<random>          one being written (util/atomic-file.ts); renamed to <id>
 //     incomplete/              INCOMPLETE_DIR, 0700
 //       <id>                   empty file: a diff is being applied to subvolumes/<id> (or one
 //                              failed); the layer is incomplete until removed
@@ -39,8 +39,6 @@ export const PENDING_QGROUPS_DIR = 'qgroups-pending';
 export const CREATE_PREFIX = 'create-';
 /** Prefix of a staging entry holding a layer being removed. */
 export const REMOVE_PREFIX = 'remove-';
-/** Prefix of a staging quota file being written. */
-export const QUOTA_PREFIX = 'quota-';
 
 /** Mode of home and every directory the driver makes in it. */
 export const PRIVATE_DIR_MODE = 0o700;

@@ -20,17 +20,17 @@
 import { promises as fsp } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ApplyGuard, CreateOptions, Driver, ProtoDriver } from '../../driver';
-import { dm, type DevNo, kernelDevName, parseDevString, sameDev, splitDev } from '../../devmapper';
+import { dm, type DevNo, kernelDevName, parseDevString, splitDev } from '../../devmapper';
 import {
   InvalidOptionError, LayerExistsError, LayerNotFoundError, NotSupportedError, ThinPoolError, hasCode,
 } from '../../errors';
 import { fsName, getFsMagic } from '../../fsmagic';
-import { unmount } from '../../mount/apply';
+import { isMountOf, unmount } from '../../mount/apply';
 import { NaiveDiffDriver } from '../../naive-diff';
 import * as native from '../../native';
 import { C } from '../../native';
 import { normalizeParent, validateId } from '../../util/ids';
-import { ATOMIC_TMP_PREFIX } from '../../util/atomic-file';
+import { ATOMIC_TMP_PREFIX, removeFileDurably } from '../../util/atomic-file';
 import { LayerLocks } from '../../util/layer-locks';
 import { MarkerSet } from '../../util/markers';
 import { refuseStorageOptions } from '../../util/options';
@@ -39,7 +39,7 @@ import { DeviceNames, DevmapperLayout, PRIVATE_DIR_MODE } from './layout';
 import { DEFAULT_BASE_SIZE, DEFAULT_BLOCK_SIZE, type DevmapperOptions, parseOptions } from './options';
 import { type Pool, closePool, openPool, poolStatus } from './pool';
 import {
-  type DeviceRecord, type DeviceSetRecord, readDevice, readDeviceSet, readTransaction, removeRecord, writeDevice,
+  type DeviceRecord, type DeviceSetRecord, readDevice, readDeviceSet, readTransaction, writeDevice,
   writeDeviceSet, writeTransaction,
 } from './records';
 
@@ -144,7 +144,7 @@ export class DevmapperDriver implements ProtoDriver, ApplyGuard {
     const current = await this.transactionId();
     if (t.open_transaction_id <= current) return;
     if (!(await this.idOwnedByOther(t.device_id, t.device_hash))) await this.deleteThin(t.device_id);
-    await removeRecord(t.device_hash === BASE_HASH ? this.layout.baseRecord : this.layout.layerRecord(t.device_hash));
+    await removeFileDurably(t.device_hash === BASE_HASH ? this.layout.baseRecord : this.layout.layerRecord(t.device_hash));
     if (t.device_hash !== BASE_HASH) await this.incomplete.clear(t.device_hash);
     await writeTransaction(this.layout, { open_transaction_id: current, device_hash: t.device_hash, device_id: t.device_id });
   }
@@ -208,7 +208,7 @@ export class DevmapperDriver implements ProtoDriver, ApplyGuard {
     if (base !== undefined) {
       // Interrupted while being formatted: made again from scratch, as the engine does.
       await this.deactivate(this.names.base);
-      await this.inTransaction(BASE_HASH, base.device_id, () => this.deleteThin(base.device_id), () => removeRecord(this.layout.baseRecord));
+      await this.inTransaction(BASE_HASH, base.device_id, () => this.deleteThin(base.device_id), () => removeFileDurably(this.layout.baseRecord));
     } else if (set === undefined && !this.pool.owned) {
       const st = await poolStatus(this.pool);
       if (st.usedDataBlocks > 0) {
@@ -257,34 +257,26 @@ export class DevmapperDriver implements ProtoDriver, ApplyGuard {
    * Removes the dm device `name` if present, retrying while it is briefly busy (a lazily
    * unmounted filesystem letting go). With dm.use_deferred_removal a device still open after
    * that is marked for the kernel to remove at its last close; without, its EBUSY is thrown.
+   * Resolves true when the device is gone, false when its removal is deferred.
    */
-  private async deactivate(name: string): Promise<void> {
+  private async deactivate(name: string): Promise<boolean> {
     for (let attempt = 0; ; attempt++) {
       const info = await dm.info(name);
-      if (info === null || info.flags.deferredRemove) return;
+      if (info === null) return true;
+      if (info.flags.deferredRemove) return false;
       try {
         await dm.removeDevice(name);
-        return;
+        return true;
       } catch (err) {
-        if (hasCode(err, 'ENXIO')) return;
+        if (hasCode(err, 'ENXIO')) return true;
         if (!hasCode(err, 'EBUSY')) throw err;
         if (this.opts.deferredRemoval) {
           await dm.removeDevice(name, { deferred: true });
-          return;
+          return false;
         }
         if (attempt >= REMOVE_RETRIES) throw err;
       }
       await sleep(REMOVE_RETRY_MS);
-    }
-  }
-
-  /** Whether `target` is the root of a mount of device `dev`. */
-  private async mountedFrom(target: string, dev: DevNo): Promise<boolean> {
-    try {
-      return sameDev(splitDev((await fsp.stat(target)).dev), dev);
-    } catch (err) {
-      if (hasCode(err, 'ENOENT')) return false;
-      throw err;
     }
   }
 
@@ -294,13 +286,13 @@ export class DevmapperDriver implements ProtoDriver, ApplyGuard {
     const dev = await this.activate(name, rec);
     const target = this.layout.mnt(id);
     try {
-      if (!(await this.mountedFrom(target, dev))) {
-        await fsp.mkdir(target, { recursive: true, mode: PRIVATE_DIR_MODE });
-        const node = await dm.deviceNode(dev, { nodeDir: this.layout.nodesDir });
-        const data = ['discard', this.opts.mountOptions, mountLabel !== undefined && mountLabel !== '' ? `context="${mountLabel}"` : '']
-          .filter((o) => o !== '').join(',');
-        await native.mount(node, target, this.opts.fs, 0, data);
-      }
+      // A mount already there (another process's, or a dead one's) is adopted as it is.
+      if (await isMountOf(target, dev)) return;
+      await fsp.mkdir(target, { recursive: true, mode: PRIVATE_DIR_MODE });
+      const node = await dm.deviceNode(dev, { nodeDir: this.layout.nodesDir });
+      const data = ['discard', this.opts.mountOptions, mountLabel !== undefined && mountLabel !== '' ? `context="${mountLabel}"` : '']
+        .filter((o) => o !== '').join(',');
+      await native.mount(node, target, this.opts.fs, 0, data);
       // As the engine: rootfs/ is made on first mount (it keeps lost+found out of the layer).
       await fsp.mkdir(this.layout.rootfs(id), { mode: ROOTFS_MODE }).catch((err: unknown) => { if (!hasCode(err, 'EEXIST')) throw err; });
     } catch (err) {
@@ -309,10 +301,10 @@ export class DevmapperDriver implements ProtoDriver, ApplyGuard {
     }
   }
 
-  /** Unmounts layer `id` (if mounted) and deactivates its device. */
-  private async unmountLayer(id: string): Promise<void> {
+  /** Unmounts layer `id` (if mounted) and deactivates its device; false when the removal is deferred. */
+  private async unmountLayer(id: string): Promise<boolean> {
     await unmount(this.layout.mnt(id));
-    await this.deactivate(this.names.layer(id));
+    return this.deactivate(this.names.layer(id));
   }
 
   // ---- records ----
@@ -389,8 +381,10 @@ export class DevmapperDriver implements ProtoDriver, ApplyGuard {
         // Marked first: a crash from here on (the discard destroys the tree) leaves the layer
         // incomplete — absent, never a parent, removable — rather than whole-looking and empty.
         await this.incomplete.set(id);
-        await this.unmountLayer(id);
-        if (this.opts.blkDiscard) await this.discardLayer(id, rec);
+        // Still active (removal deferred): something holds the device open; its blocks are not
+        // discarded under it.
+        const gone = await this.unmountLayer(id);
+        if (this.opts.blkDiscard && gone) await this.discardLayer(id, rec);
         await this.deleteLayerDevice(id, rec);
         await fsp.rm(this.layout.mnt(id), { recursive: true, force: true });
         await this.incomplete.clear(id);
@@ -401,9 +395,6 @@ export class DevmapperDriver implements ProtoDriver, ApplyGuard {
   /** BLKDISCARD over the whole layer device, so the pool gets its blocks back at once (dm.blkdiscard). */
   private async discardLayer(id: string, rec: DeviceRecord): Promise<void> {
     const name = this.names.layer(id);
-    // Still active after unmountLayer: a deferred removal is pending because something holds
-    // the device open; its blocks are not discarded under it.
-    if ((await dm.info(name)) !== null) return;
     const dev = await this.activate(name, rec);
     try {
       await native.blkDiscard(await dm.deviceNode(dev, { nodeDir: this.layout.nodesDir }), 0, rec.size);
@@ -421,7 +412,7 @@ export class DevmapperDriver implements ProtoDriver, ApplyGuard {
   private async deleteLayerDevice(id: string, rec: DeviceRecord): Promise<void> {
     const file = this.layout.layerRecord(id);
     try {
-      await this.inTransaction(id, rec.device_id, () => this.deleteThin(rec.device_id), () => removeRecord(file));
+      await this.inTransaction(id, rec.device_id, () => this.deleteThin(rec.device_id), () => removeFileDurably(file));
     } catch (err) {
       if (!hasCode(err, 'EBUSY') || !this.opts.deferredDeletion) throw err;
       await writeDevice(file, { ...rec, deferred_deleted: true });
@@ -441,7 +432,7 @@ export class DevmapperDriver implements ProtoDriver, ApplyGuard {
         continue; // still active (its deferred removal has not happened yet)
       }
       try {
-        await this.inTransaction(id, rec.device_id, () => this.deleteThin(rec.device_id), () => removeRecord(this.layout.layerRecord(id)));
+        await this.inTransaction(id, rec.device_id, () => this.deleteThin(rec.device_id), () => removeFileDurably(this.layout.layerRecord(id)));
       } catch (err) {
         if (!hasCode(err, 'EBUSY')) throw err;
         left++;
@@ -569,18 +560,14 @@ async function devicePathOf(devString: string | undefined): Promise<string> {
 
 /** NotSupportedError unless the kernel has device-mapper (DM_VERSION answers) and the thin-pool target. */
 async function checkKernel(): Promise<void> {
+  let what = 'no device-mapper in this kernel';
   try {
     await dm.version();
-  } catch (err) {
-    throw new NotSupportedError(`devicemapper: no device-mapper in this kernel (${(err as Error).message})`, { cause: err });
-  } finally {
-    await releaseControlIfUnused();
-  }
-  try {
+    what = 'the kernel has no thin-pool target (dm-thin-pool)';
     await dm.targetVersion('thin-pool');
   } catch (err) {
     await releaseControlIfUnused();
-    throw new NotSupportedError(`devicemapper: the kernel has no thin-pool target (dm-thin-pool) (${(err as Error).message})`, { cause: err });
+    throw new NotSupportedError(`devicemapper: ${what} (${(err as Error).message})`, { cause: err });
   }
 }
 

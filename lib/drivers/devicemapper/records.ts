@@ -3,7 +3,7 @@
 // cannot be parsed is an error naming the file, never silently treated as absent.
 import { promises as fsp } from 'node:fs';
 import { CorruptMetadataError, hasCode } from '../../errors';
-import { writeFileAtomic, removeFileDurably } from '../../util/atomic-file';
+import { writeFileAtomic } from '../../util/atomic-file';
 import type { DevmapperLayout } from './layout';
 
 /** One thin device (the base or a layer): the engine's DevInfo. */
@@ -75,10 +75,6 @@ export async function readDevice(file: string): Promise<DeviceRecord | undefined
 
 export async function writeDevice(file: string, rec: DeviceRecord): Promise<void> {
   await writeFileAtomic(file, JSON.stringify(rec));
-}
-
-export async function removeRecord(file: string): Promise<void> {
-  await removeFileDurably(file);
 }
 
 export async function readDeviceSet(layout: DevmapperLayout): Promise<DeviceSetRecord | undefined> {

@@ -16,13 +16,14 @@
 // refuses (EXDEV) a rename into a PROJINHERIT directory of another project. The limit is then
 // set with Q_XSETQLIM and the id recorded in <id>/quota (written to a temp file, fsync'd,
 // renamed). Ids are not recycled on remove (as the engine).
-import { constants as fsc, promises as fsp } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { InvalidOptionError, hasCode } from '../../errors';
 import { FsMagic, fsName } from '../../fsmagic';
 import { readMountInfo } from '../../mount/apply';
 import * as native from '../../native';
 import { C } from '../../native';
+import { writeFileAtomic } from '../../util/atomic-file';
 import { withProbeDir } from './check';
 import { BACKING_FS_BLOCK_DEV, type Overlay2Layout, QUOTA_FILE } from './layout';
 import { listLayerIds } from './records';
@@ -129,22 +130,7 @@ export async function readQuotaRecord(layerDir: string): Promise<QuotaRecord | u
 
 /** Writes <layerDir>/quota atomically: temp file, fsync, rename, fsync of the directory. */
 export async function writeQuotaRecord(layerDir: string, rec: QuotaRecord): Promise<void> {
-  const final = path.join(layerDir, QUOTA_FILE);
-  const tmp = `${final}.tmp`;
-  const fh = await fsp.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC | fsc.O_NOFOLLOW, 0o644);
-  try {
-    await fh.writeFile(formatQuotaRecord(rec));
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await fsp.rename(tmp, final);
-  const dh = await fsp.open(layerDir, fsc.O_RDONLY | fsc.O_DIRECTORY);
-  try {
-    await dh.sync();
-  } finally {
-    await dh.close();
-  }
+  await writeFileAtomic(path.join(layerDir, QUOTA_FILE), formatQuotaRecord(rec), 0o644);
 }
 
 /** Every project id in use under home: on each layer's diff/ (FS_IOC_FSGETXATTR) and in its record. */
